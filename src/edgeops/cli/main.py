@@ -1,0 +1,73 @@
+"""The root `edgeops` command and `edgeops init`."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgeops.cli import data, project
+from edgeops.cli.context import console, workspace
+from edgeops.data import projects
+
+app = typer.Typer(
+    name="edgeops",
+    help="Self-hosted edge MLOps: collect sensor data, version it, train, compile, ship, watch.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(project.app, name="project")
+app.add_typer(data.app, name="data")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            envvar="EDGEOPS_HOME",
+            help="Workspace folder (default ./.edgeops); holds the SQLite database and blobs.",
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = {"home": home}
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    project_name: Annotated[
+        str | None, typer.Option("--project", "-p", help="Also create this project")
+    ] = None,
+) -> None:
+    """Create a workspace here (or at --home / EDGEOPS_HOME); safe to run again."""
+    with workspace(ctx, create=True) as ws:
+        if project_name is not None:
+            with ws.session() as session:
+                projects.create(session, project_name, ws.actor)
+                session.commit()
+        console.print(f"workspace ready at [bold]{ws.settings.home.resolve()}[/]")
+        console.print(f"  database  {ws.engine.url.render_as_string(hide_password=True)}")
+        console.print(f"  blobs     {ws.blobs.url}")
+        if project_name:
+            console.print(f"  project   {project_name}")
+
+
+@app.command()
+def demo(
+    home: Annotated[
+        Path, typer.Option("--home", help="Folder for the demo's data and workspace")
+    ] = Path(".demo"),
+) -> None:
+    """Run the lifecycle on real data (BasicMotions) with the real commands, step by step."""
+    from edgeops import demo as demo_module
+
+    command = typer.main.get_command(app)
+
+    def invoke(args: list[str]) -> int:
+        result = command.main(args=args, prog_name="edgeops", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+
+    demo_module.run(home, console, invoke)

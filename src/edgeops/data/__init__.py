@@ -1,0 +1,1 @@
+"""Samples, importers, dataset versions and splits."""

@@ -1,0 +1,49 @@
+"""One entry point for importing a file: pick the format from the extension, enforce the size."""
+
+from pathlib import PurePath
+
+from edgeops.data.formats import ParsedSample
+from edgeops.data.formats.csv import parse_csv
+from edgeops.data.formats.ei import parse_ei_cbor, parse_ei_json
+from edgeops.data.formats.images import parse_image
+from edgeops.data.formats.wav import parse_wav
+from edgeops.errors import InvalidSample
+
+SUPPORTED_EXTENSIONS = (".json", ".cbor", ".csv", ".wav", ".png", ".jpg", ".jpeg")
+
+
+def parse_file(
+    name: str,
+    data: bytes,
+    *,
+    hmac_key: str | None = None,
+    interval_ms: float | None = None,
+    max_bytes: int = 50 * 1024 * 1024,
+) -> ParsedSample:
+    """Parse `data`, read from the file `name`, or raise `InvalidSample` saying what to fix.
+
+    `hmac_key` only concerns Edge Impulse files (the other formats cannot carry a signature) and
+    `interval_ms` only CSV files (the others state their own timing).
+    """
+    if not data:
+        raise InvalidSample("file is empty (0 bytes); export it again")
+    if len(data) > max_bytes:
+        raise InvalidSample(
+            f"file is {len(data):,} bytes, over the {max_bytes:,}-byte limit; "
+            "set EDGEOPS_MAX_FILE_BYTES to raise it"
+        )
+    extension = PurePath(name).suffix.lower()
+    if extension == ".json":
+        return parse_ei_json(data, hmac_key=hmac_key)
+    if extension == ".cbor":
+        return parse_ei_cbor(data, hmac_key=hmac_key)
+    if extension == ".csv":
+        return parse_csv(data, interval_ms=interval_ms)
+    if extension == ".wav":
+        return parse_wav(data)
+    if extension in (".png", ".jpg", ".jpeg"):
+        return parse_image(data)
+    raise InvalidSample(
+        f"unsupported file type {extension or '(no extension)'!r}; "
+        f"use one of {', '.join(SUPPORTED_EXTENSIONS)}"
+    )

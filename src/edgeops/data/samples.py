@@ -1,0 +1,203 @@
+"""Samples: adding recordings to a project, finding, relabelling, moving and removing them."""
+
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy import insert as sa_insert
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from edgeops.data.formats import ParsedSample
+from edgeops.errors import InvalidInput, NotFound
+from edgeops.governance import audit
+from edgeops.store.blobs import BlobStore
+from edgeops.store.tables import Project, Sample, utcnow
+
+Category = Literal["training", "testing"]
+CATEGORIES: tuple[Category, ...] = ("training", "testing")
+
+_LABEL = re.compile(r"^[\w][\w \-+:()]{0,127}$")
+
+
+def validate_label(label: str) -> str:
+    """Labels become file names on export (`label.id.ext`) and C identifiers on devices, so only
+    letters, digits and a few separators are allowed, and no dots."""
+    if not _LABEL.match(label) or label != label.strip():
+        bad = sorted({c for c in label if not (c.isalnum() or c in "_ -+:()")})
+        hint = f" ({' '.join(repr(c) for c in bad)})" if bad else ""
+        raise InvalidInput(
+            f"label {label!r} is not allowed{hint}: use 1-128 letters, digits, spaces "
+            "or _ - + : ( ), not starting with a space or separator"
+        )
+    return label
+
+
+def validate_category(category: str) -> Category:
+    if category not in CATEGORIES:
+        raise InvalidInput(f"category {category!r} is unknown: use 'training' or 'testing'")
+    return category
+
+
+def canonical_bytes(values: np.ndarray) -> bytes:
+    """The canonical array as .npy bytes: the same array always gives the same bytes."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(values), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def new_row(
+    project_id: int,
+    parsed: ParsedSample,
+    *,
+    content_hash: str,
+    original_hash: str,
+    filename: str,
+    label: str | None,
+    source: str,
+    subject_id: str | None = None,
+) -> dict[str, Any]:
+    """The row for `insert` (after the caller adds its `category`), once the canonical array and
+    the original bytes are in the blob store under these hashes."""
+    return {
+        "project_id": project_id,
+        "kind": parsed.kind,
+        "label": label,
+        "content_hash": content_hash,
+        "original_hash": original_hash,
+        "original_format": parsed.format,
+        "filename": filename[-255:],
+        "shape": list(parsed.values.shape),
+        "interval_ms": parsed.interval_ms,
+        "sample_rate": parsed.sample_rate,
+        "sensors": [asdict(sensor) for sensor in parsed.sensors],
+        "meta": parsed.metadata,
+        "device_id": parsed.device_name,
+        "subject_id": subject_id,
+        "source": source,
+        "created_at": utcnow(),
+    }
+
+
+def insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows made by `new_row` in one statement; returns their ids in order. The caller
+    commits with `store.db.commit`, which syncs the blobs first."""
+    if not rows:
+        return []
+    result = session.scalars(
+        sa_insert(Sample).returning(Sample.id, sort_by_parameter_order=True), rows
+    )
+    return list(result)
+
+
+def content_hashes(session: Session, project: Project) -> dict[str, int]:
+    """Content hash → sample id for every sample of the project (duplicate detection)."""
+    rows = session.execute(
+        select(Sample.content_hash, Sample.id).where(Sample.project_id == project.id)
+    )
+    return {content_hash: sample_id for content_hash, sample_id in rows}
+
+
+def list_samples(
+    session: Session,
+    project: Project,
+    *,
+    label: str | None = None,
+    category: str | None = None,
+    limit: int | None = None,
+) -> list[Sample]:
+    query = select(Sample).where(Sample.project_id == project.id).order_by(Sample.id)
+    if label is not None:
+        query = query.where(Sample.label == label)
+    if category is not None:
+        query = query.where(Sample.category == validate_category(category))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def get_many(session: Session, project: Project, ids: Iterable[int]) -> list[Sample]:
+    """The samples with these ids, all of them or a NotFound naming the missing ones."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        raise InvalidInput("no sample ids given")
+    found = list(
+        session.scalars(
+            select(Sample)
+            .where(Sample.project_id == project.id, Sample.id.in_(wanted))
+            .order_by(Sample.id)
+        )
+    )
+    missing = sorted(set(wanted) - {sample.id for sample in found})
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:10])
+        raise NotFound(f"project {project.name!r} has no sample {shown} (see `edgeops data list`)")
+    return found
+
+
+def get(session: Session, project: Project, sample_id: int) -> Sample:
+    return get_many(session, project, [sample_id])[0]
+
+
+def relabel(
+    session: Session, project: Project, ids: Sequence[int], label: str, actor: str
+) -> list[Sample]:
+    validate_label(label)
+    samples = get_many(session, project, ids)
+    changes = {sample.id: [sample.label, label] for sample in samples if sample.label != label}
+    for sample in samples:
+        sample.label = label
+    audit.record(session, actor, "sample.relabel", label, project.id, {"changes": changes})
+    return samples
+
+
+def move(
+    session: Session, project: Project, ids: Sequence[int], category: str, actor: str
+) -> list[Sample]:
+    target = validate_category(category)
+    samples = get_many(session, project, ids)
+    for sample in samples:
+        sample.category = target
+    audit.record(session, actor, "sample.move", target, project.id, {"ids": sorted(ids)})
+    return samples
+
+
+def remove(session: Session, project: Project, ids: Sequence[int], actor: str) -> list[Sample]:
+    """Delete the rows. Blobs stay: committed dataset versions still point at them."""
+    samples = get_many(session, project, ids)
+    for sample in samples:
+        session.delete(sample)
+    audit.record(session, actor, "sample.remove", "samples", project.id, {"ids": sorted(ids)})
+    return samples
+
+
+def values(blobs: BlobStore, content_hash: str) -> np.ndarray:
+    """The canonical array of a sample, read back from its (verified) blob."""
+    array: np.ndarray = np.load(io.BytesIO(blobs.get(content_hash)), allow_pickle=False)
+    return array
+
+
+def record(sample: Sample) -> dict[str, Any]:
+    """The sample's stable public fields (CLI --json, REST API)."""
+    return {
+        "id": sample.id,
+        "kind": sample.kind,
+        "label": sample.label,
+        "category": sample.category,
+        "filename": sample.filename,
+        "format": sample.original_format,
+        "shape": sample.shape,
+        "interval_ms": sample.interval_ms,
+        "sample_rate": sample.sample_rate,
+        "sensors": sample.sensors,
+        "metadata": sample.meta,
+        "device_id": sample.device_id,
+        "subject_id": sample.subject_id,
+        "source": sample.source,
+        "content_hash": sample.content_hash,
+        "original_hash": sample.original_hash,
+        "created_at": sample.created_at.isoformat(),
+    }

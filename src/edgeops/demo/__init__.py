@@ -1,0 +1,102 @@
+"""`edgeops demo`: the lifecycle on real data, run through the real CLI, in a folder of its own."""
+
+import json
+import shlex
+import shutil
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from edgeops.data.formats.ei import sign_ei
+
+HMAC_KEY = "demo-hmac-key"
+MARKER = ".edgeops-demo"
+SENSORS = [
+    {"name": "accX", "units": "m/s2"},
+    {"name": "accY", "units": "m/s2"},
+    {"name": "accZ", "units": "m/s2"},
+    {"name": "gyrX", "units": "deg/s"},
+    {"name": "gyrY", "units": "deg/s"},
+    {"name": "gyrZ", "units": "deg/s"},
+]
+
+
+def basic_motions() -> tuple[np.ndarray, np.ndarray]:
+    """BasicMotions (see README.md here): recordings (80, 100 steps, 6 axes) and labels."""
+    with resources.files(__package__).joinpath("basic_motions.npz").open("rb") as handle:
+        archive = np.load(handle)
+        return archive["X"].transpose(0, 2, 1).copy(), archive["y"].astype(str)
+
+
+def write_recordings(folder: Path) -> list[Path]:
+    """The 80 recordings as signed Edge Impulse JSON files, as a watch's firmware sends them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    recordings, labels = basic_motions()
+    paths = []
+    for index, (values, label) in enumerate(zip(recordings, labels, strict=True)):
+        payload = {
+            "device_name": f"watch-{index % 4 + 1}",
+            "device_type": "SMARTWATCH",
+            "interval_ms": 100,
+            "sensors": SENSORS,
+            "values": values.tolist(),
+        }
+        path = folder / f"{label.lower()}.{index:02d}.json"
+        path.write_bytes(sign_ei(payload, HMAC_KEY))
+        paths.append(path)
+    return paths
+
+
+def _damage(paths: list[Path]) -> None:
+    """Two broken files among the good ones, as happens in the field."""
+    tampered = json.loads(paths[0].read_bytes())
+    tampered["payload"]["values"][0][0] += 1.0
+    (paths[0].parent / "running.tampered.json").write_text(json.dumps(tampered))
+    (paths[0].parent / "walking.truncated.json").write_bytes(paths[1].read_bytes()[:300])
+
+
+def run(folder: Path, console: Console, invoke: Callable[[list[str]], int]) -> None:
+    """Run the demo in `folder` (wiped first if an earlier demo made it)."""
+    if folder.exists():
+        if not (folder / MARKER).exists():
+            raise SystemExit(f"{folder} exists and is not a demo folder; pick another --home")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / MARKER).touch()
+    home, recordings = folder / "home", folder / "recordings"
+
+    def step(title: str, *args: str) -> int:
+        console.rule(f"[bold]{title}")
+        console.print(f"$ edgeops {shlex.join(args)}", style="cyan", highlight=False)
+        return invoke(["--home", str(home), *args])
+
+    paths = write_recordings(recordings)
+    _damage(paths)
+    console.print(
+        f"wrote {len(paths)} signed Edge Impulse files (BasicMotions, a real smartwatch study) "
+        f"and 2 damaged ones to {recordings}"
+    )
+    step("1. a workspace and a project", "init", "--project", "basic-motions")
+    code = step("2. import, verifying signatures; damaged files are reported, good ones kept",
+                "data", "import", str(recordings), "--hmac-key", HMAC_KEY)  # fmt: skip
+    console.print(f"(exit code {code}: 2 means some files were rejected)", style="dim")
+    step("3. what came in", "data", "list", "--limit", "8")
+    step("4. snapshot an immutable dataset version", "data", "commit", "-m", "BasicMotions v1")
+    step("5. a reviewer relabels two recordings", "data", "label", "3", "4", "--label", "walking")
+    step("6. and moves one to the test set", "data", "move", "6", "--category", "testing")
+    step("7. a second version", "data", "commit", "-m", "review: relabel 3 and 4, test on 6")
+    step("8. history", "data", "versions")
+    versions = _version_ids(invoke, home)
+    step("9. what changed", "data", "diff", versions[1], versions[0])
+    step("10. the first version still reads back as it was", "data", "list",
+         "--version", versions[1], "--limit", "6")  # fmt: skip
+
+
+def _version_ids(invoke: Callable[[list[str]], int], home: Path) -> list[str]:
+    from edgeops.workspace import Workspace
+
+    with Workspace(home, create=False) as ws:
+        return [version.id[:12] for version in ws.data.versions()]

@@ -1,0 +1,30 @@
+"""The error hierarchy: every failure a user can cause has a type here and a message that says
+what is wrong and how to fix it."""
+
+
+class EdgeopsError(Exception):
+    """Base of everything edgeops raises on purpose. `exit_code` follows the CLI contract."""
+
+    exit_code = 1
+
+
+class InvalidInput(EdgeopsError):
+    """The caller gave something malformed, oversized or contradictory (CLI exit code 2)."""
+
+    exit_code = 2
+
+
+class InvalidSample(InvalidInput):
+    """A file or payload could not be read as a sample."""
+
+
+class NotFound(InvalidInput):
+    """A named thing (project, sample, dataset version) does not exist."""
+
+
+class Conflict(EdgeopsError):
+    """The request is well-formed but clashes with the current state (e.g. nothing to commit)."""
+
+
+class CorruptBlob(EdgeopsError):
+    """A stored blob no longer matches its content address."""

@@ -1,0 +1,1 @@
+"""Users, keys, roles, audit log, privacy, fairness and model cards."""

@@ -1,0 +1,1 @@
+"""Persistence: database engine and migrations, ORM tables, content-addressed blob store."""

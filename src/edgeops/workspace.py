@@ -1,0 +1,200 @@
+"""`edgeops.Workspace`: the Python SDK. One object opens a home and exposes the services, the
+same ones the CLI and the REST API call."""
+
+import getpass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from edgeops.config import Settings, load_settings
+from edgeops.data import importing, projects, samples, versions
+from edgeops.data.importing import ImportReport, LabelFrom
+from edgeops.data.versions import Diff
+from edgeops.errors import NotFound
+from edgeops.store import db
+from edgeops.store.blobs import BlobStore
+from edgeops.store.tables import DatasetVersion, Project, Sample
+
+
+class Workspace:
+    """An edgeops installation: a database, a blob store and settings.
+
+    >>> ws = Workspace("/tmp/demo-home")          # SQLite + local blobs, created on first use
+    >>> ws.projects.create("pump-vibration")
+    >>> ws.data.import_files(["recordings/"])
+    >>> ws.data.commit("first field recordings")
+    """
+
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        *,
+        database_url: str | None = None,
+        blob_url: str | None = None,
+        create: bool = True,
+    ) -> None:
+        self.settings: Settings = load_settings(
+            home=Path(home) if home is not None else None,
+            database_url=database_url,
+            blob_url=blob_url,
+        )
+        local_db = self.settings.database_url is None
+        if local_db and not (self.settings.home / "edgeops.db").exists() and not create:
+            raise NotFound(
+                f"no edgeops workspace at {self.settings.home}: run `edgeops init` here "
+                "or point EDGEOPS_HOME at one"
+            )
+        if local_db or self.settings.blob_url is None:
+            self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.engine = db.create_db_engine(self.settings.resolved_database_url())
+        db.migrate(self.engine)
+        self.blobs = BlobStore(self.settings.resolved_blob_url())
+        self._sessions = db.session_factory(self.engine)
+        self.actor = self.settings.user or getpass.getuser()
+        self.projects = Projects(self)
+        self.data = Data(self)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that rolls back on error; services commit what they change."""
+        with self._sessions() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Projects:
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+
+    def create(self, name: str, description: str = "") -> Project:
+        with self._ws.session() as session:
+            project = projects.create(session, name, self._ws.actor, description)
+            session.commit()
+            return project
+
+    def list(self) -> list[Project]:
+        with self._ws.session() as session:
+            return projects.list_all(session)
+
+    def get(self, name: str | None = None) -> Project:
+        with self._ws.session() as session:
+            return projects.get(session, name or self._ws.settings.project)
+
+
+class Data:
+    """Samples and dataset versions of a project (the only one, or `project=`)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+
+    @contextmanager
+    def _open(self, project: str | None) -> Iterator[tuple[Session, Project]]:
+        with self._ws.session() as session:
+            yield session, projects.get(session, project or self._ws.settings.project)
+
+    def import_files(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        project: str | None = None,
+        label: str | None = None,
+        label_from: LabelFrom = "name",
+        category: str | None = None,
+        hmac_key: str | None = None,
+        interval_ms: float | None = None,
+        progress: Any = None,
+    ) -> ImportReport:
+        with self._open(project) as (session, proj):
+            return importing.import_files(
+                session, self._ws.blobs, proj, [Path(p) for p in paths],
+                actor=self._ws.actor, label=label, label_from=label_from, category=category,
+                hmac_key=hmac_key, interval_ms=interval_ms,
+                max_bytes=self._ws.settings.max_file_bytes, progress=progress,
+            )  # fmt: skip
+
+    def samples(
+        self,
+        *,
+        project: str | None = None,
+        label: str | None = None,
+        category: str | None = None,
+        limit: int | None = None,
+    ) -> list[Sample]:
+        with self._open(project) as (session, proj):
+            return samples.list_samples(session, proj, label=label, category=category, limit=limit)
+
+    def get(self, sample_id: int, *, project: str | None = None) -> Sample:
+        with self._open(project) as (session, proj):
+            return samples.get(session, proj, sample_id)
+
+    def values(self, sample: Sample | dict[str, Any]) -> np.ndarray:
+        """The canonical array of a sample or of a dataset version's manifest entry."""
+        content_hash = sample["content_hash"] if isinstance(sample, dict) else sample.content_hash
+        return samples.values(self._ws.blobs, content_hash)
+
+    def original(self, sample: Sample | dict[str, Any]) -> bytes:
+        """The file exactly as it was imported."""
+        digest = sample["original_hash"] if isinstance(sample, dict) else sample.original_hash
+        return self._ws.blobs.get(digest)
+
+    def label(self, ids: Sequence[int], label: str, *, project: str | None = None) -> list[Sample]:
+        with self._open(project) as (session, proj):
+            changed = samples.relabel(session, proj, ids, label, self._ws.actor)
+            session.commit()
+            return changed
+
+    def move(
+        self, ids: Sequence[int], category: str, *, project: str | None = None
+    ) -> list[Sample]:
+        with self._open(project) as (session, proj):
+            moved = samples.move(session, proj, ids, category, self._ws.actor)
+            session.commit()
+            return moved
+
+    def remove(self, ids: Sequence[int], *, project: str | None = None) -> list[Sample]:
+        with self._open(project) as (session, proj):
+            removed = samples.remove(session, proj, ids, self._ws.actor)
+            session.commit()
+            return removed
+
+    def commit(
+        self, message: str, *, project: str | None = None, author: str | None = None
+    ) -> DatasetVersion:
+        with self._open(project) as (session, proj):
+            return versions.commit(session, self._ws.blobs, proj, message, author or self._ws.actor)
+
+    def versions(self, *, project: str | None = None) -> list[DatasetVersion]:
+        with self._open(project) as (session, proj):
+            return versions.list_versions(session, proj)
+
+    def version(self, ref: str, *, project: str | None = None) -> DatasetVersion:
+        with self._open(project) as (session, proj):
+            return versions.get(session, proj, ref)
+
+    def read_version(self, ref: str, *, project: str | None = None) -> list[dict[str, Any]]:
+        """The samples of a version exactly as committed (labels and categories of then)."""
+        return versions.read_manifest(self._ws.blobs, self.version(ref, project=project))
+
+    def diff(self, old: str, new: str, *, project: str | None = None) -> Diff:
+        with self._open(project) as (session, proj):
+            return versions.diff(
+                self._ws.blobs, versions.get(session, proj, old), versions.get(session, proj, new)
+            )
