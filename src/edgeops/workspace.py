@@ -120,13 +120,14 @@ class Data:
         category: str | None = None,
         hmac_key: str | None = None,
         interval_ms: float | None = None,
+        subject_id: str | None = None,
         progress: Any = None,
     ) -> ImportReport:
         with self._open(project) as (session, proj):
             return importing.import_files(
                 session, self._ws.blobs, proj, [Path(p) for p in paths],
                 actor=self._ws.actor, label=label, label_from=label_from, category=category,
-                hmac_key=hmac_key, interval_ms=interval_ms,
+                hmac_key=hmac_key, interval_ms=interval_ms, subject_id=subject_id,
                 max_bytes=self._ws.settings.max_file_bytes, progress=progress,
             )  # fmt: skip
 

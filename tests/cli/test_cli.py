@@ -120,3 +120,5 @@ def test_usage_errors_exit_2(edgeops: Callable[..., subprocess.CompletedProcess[
     assert edgeops("data", "import").returncode == 2
     assert edgeops("data", "import", "x", "--label-from", "sky").returncode == 2
     assert edgeops("--help").returncode == 0
+    version = edgeops("--version")
+    assert version.returncode == 0 and version.stdout.startswith("edgeops 0.")

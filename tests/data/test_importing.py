@@ -81,12 +81,15 @@ def test_label_options(ws: Workspace, write_ei: WriteEI) -> None:
     b = write_ei("two.json", seed=2, folder="walking")
     c = write_ei("three.json", seed=3, folder="misc")
     ws.data.import_files([a], label_from="folder")
-    ws.data.import_files([b], label="running", category="testing")
+    ws.data.import_files([b], label="running", category="testing", subject_id="person-7")
     ws.data.import_files([c], label_from="none")
     labels = {s.filename: (s.label, s.category) for s in ws.data.samples()}
     assert labels["one.json"][0] == "walking"
     assert labels["two.json"] == ("running", "testing")
     assert labels["three.json"][0] is None
+    assert [s.subject_id for s in ws.data.samples(label="running")] == ["person-7"]
+    with pytest.raises(InvalidInput, match="subject id"):
+        ws.data.import_files([c], subject_id="x" * 200)
 
 
 def test_bad_label_and_unsupported_files(ws: Workspace, write_ei: WriteEI) -> None:

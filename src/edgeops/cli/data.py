@@ -33,11 +33,16 @@ def import_(
     hmac_key: Annotated[
         str | None,
         typer.Option(
-            envvar="EDGEOPS_HMAC_KEY", help="Verify Edge Impulse signatures with this key"
+            envvar="EDGEOPS_HMAC_KEY",
+            help="Verify Edge Impulse signatures with this key (the variable keeps it "
+            "out of shell history and process lists)",
         ),
     ] = None,
     interval_ms: Annotated[
         float | None, typer.Option(min=0.0001, help="Sampling interval of CSV files without time")
+    ] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Who was recorded (for privacy requests later)")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -51,7 +56,8 @@ def import_(
     with workspace(ctx) as ws, _progress(quiet=as_json) as advance:
         report = ws.data.import_files(
             paths, project=project, label=label, label_from=mode, category=category,
-            hmac_key=hmac_key, interval_ms=interval_ms, progress=advance,
+            hmac_key=hmac_key, interval_ms=interval_ms, subject_id=subject,
+            progress=advance,
         )  # fmt: skip
     if as_json:
         print_json(report.as_dict())

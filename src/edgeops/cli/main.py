@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from edgeops import __version__
 from edgeops.cli import data, project
 from edgeops.cli.context import console, workspace
 from edgeops.data import projects
@@ -20,7 +21,7 @@ app.add_typer(project.app, name="project")
 app.add_typer(data.app, name="data")
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
     home: Annotated[
@@ -31,7 +32,16 @@ def root(
             help="Workspace folder (default ./.edgeops); holds the SQLite database and blobs.",
         ),
     ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, help="Print the version and exit")
+    ] = False,
 ) -> None:
+    if version:
+        console.print(f"edgeops {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        console.print(ctx.get_help())
+        raise typer.Exit(2)
     ctx.obj = {"home": home}
 
 

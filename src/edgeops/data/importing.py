@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edgeops.data import samples
-from edgeops.data.formats.parse import SUPPORTED_EXTENSIONS, parse_file
+from edgeops.data.formats.parse import SUPPORTED_EXTENSIONS, check_size, parse_file
 from edgeops.errors import InvalidInput, InvalidSample
 from edgeops.governance import audit
 from edgeops.store import db
@@ -117,10 +117,12 @@ def import_files(
     category: str | None = None,
     hmac_key: str | None = None,
     interval_ms: float | None = None,
+    subject_id: str | None = None,
     max_bytes: int = 50 * 1024 * 1024,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import every file under `paths`. `category` None means the automatic 80/20 split.
+    """Import every file under `paths`. `category` None means the automatic 80/20 split;
+    `subject_id` names the person recorded (privacy: erasure requests find samples by it).
     `progress(total)` is called once with the file count, then `progress(-1)` per file done.
 
     Large imports read, parse and store blobs in worker processes (one per core); this process
@@ -131,6 +133,7 @@ def import_files(
         label_from=label_from,
         hmac_key=hmac_key,
         interval_ms=interval_ms,
+        subject_id=samples.validate_subject(subject_id) if subject_id is not None else None,
         max_bytes=max_bytes,
     )
     fixed = samples.validate_category(category) if category is not None else None
@@ -156,6 +159,7 @@ class _Options:
     label_from: LabelFrom
     hmac_key: str | None
     interval_ms: float | None
+    subject_id: str | None
     max_bytes: int
 
 
@@ -189,7 +193,7 @@ def _prepare(blobs: BlobStore, options: _Options, path: Path) -> _Prepared | _Fa
     content_hash = blobs.put(samples.canonical_bytes(parsed.values))
     row = samples.new_row(
         options.project_id, parsed, content_hash=content_hash, original_hash=blobs.put(original),
-        filename=path.name, label=label, source=f"file:{path.name}",
+        filename=path.name, label=label, source=f"file:{path.name}", subject_id=options.subject_id,
     )  # fmt: skip
     return _Prepared(path, content_hash, row)
 
@@ -254,12 +258,7 @@ class _Batch:
 def _read(path: Path, max_bytes: int) -> bytes:
     try:
         with path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > max_bytes:
-                raise InvalidSample(
-                    f"file is {size:,} bytes, over the {max_bytes:,}-byte limit "
-                    "(raise it with EDGEOPS_MAX_FILE_BYTES)"
-                )
+            check_size(os.fstat(handle.fileno()).st_size, max_bytes)
             return handle.read()
     except OSError as exc:
         raise InvalidSample(f"cannot read the file ({exc.strerror})") from exc

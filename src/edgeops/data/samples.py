@@ -36,6 +36,14 @@ def validate_label(label: str) -> str:
     return label
 
 
+def validate_subject(subject_id: str) -> str:
+    if not 0 < len(subject_id) <= 128 or not subject_id.isprintable():
+        raise InvalidInput(
+            f"subject id {subject_id[:40]!r} is not allowed: use 1-128 printable characters"
+        )
+    return subject_id
+
+
 def validate_category(category: str) -> Category:
     if category not in CATEGORIES:
         raise InvalidInput(f"category {category!r} is unknown: use 'training' or 'testing'")

@@ -12,6 +12,15 @@ from edgeops.errors import InvalidSample
 SUPPORTED_EXTENSIONS = (".json", ".cbor", ".csv", ".wav", ".png", ".jpg", ".jpeg")
 
 
+def check_size(size: int, max_bytes: int) -> None:
+    """Refuse a file over the limit (callers check before reading it, too)."""
+    if size > max_bytes:
+        raise InvalidSample(
+            f"file is {size:,} bytes, over the {max_bytes:,}-byte limit; "
+            "set EDGEOPS_MAX_FILE_BYTES to raise it"
+        )
+
+
 def parse_file(
     name: str,
     data: bytes,
@@ -27,11 +36,7 @@ def parse_file(
     """
     if not data:
         raise InvalidSample("file is empty (0 bytes); export it again")
-    if len(data) > max_bytes:
-        raise InvalidSample(
-            f"file is {len(data):,} bytes, over the {max_bytes:,}-byte limit; "
-            "set EDGEOPS_MAX_FILE_BYTES to raise it"
-        )
+    check_size(len(data), max_bytes)
     extension = PurePath(name).suffix.lower()
     if extension == ".json":
         return parse_ei_json(data, hmac_key=hmac_key)
