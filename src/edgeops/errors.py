@@ -28,3 +28,7 @@ class Conflict(EdgeopsError):
 
 class CorruptBlob(EdgeopsError):
     """A stored blob no longer matches its content address."""
+
+
+class StorageUnavailable(EdgeopsError):
+    """The database or blob store refused or could not be reached (credentials, network)."""

@@ -4,11 +4,13 @@ import hashlib
 import os
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from edgeops.errors import CorruptBlob, InvalidInput, NotFound
+from edgeops.errors import CorruptBlob, EdgeopsError, InvalidInput, NotFound, StorageUnavailable
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
@@ -45,18 +47,40 @@ class BlobStore:
             )
         return f"{self.root}/sha256/{digest[:2]}/{digest[2:]}"
 
+    @contextmanager
+    def _reaching(self, what: str) -> Iterator[None]:
+        """Turn a backend's failure (s3fs, botocore, OS) into one clear error of ours."""
+        try:
+            yield
+        except EdgeopsError:
+            raise
+        except PermissionError as exc:
+            raise StorageUnavailable(
+                f"blob store {self.url} refused to {what} ({exc}); check its credentials "
+                "(for S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+            ) from exc
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise StorageUnavailable(
+                f"blob store {self.url} failed to {what}: {type(exc).__name__}: {exc}"
+            ) from exc
+
     def exists(self, digest: str) -> bool:
-        return bool(self.fs.exists(self.path(digest)))
+        path = self.path(digest)
+        with self._reaching("look up a blob"):
+            return bool(self.fs.exists(path))
 
     def put(self, data: bytes) -> str:
         """Store `data` (once: equal bytes share one blob) and return its address."""
         digest = sha256(data)
         path = self.path(digest)
-        if self._local:
-            self._put_local(path, data)
-        elif not self.fs.exists(path):
-            # An object store PUT is atomic: readers see the whole object or nothing.
-            self.fs.pipe_file(path, data)
+        with self._reaching("store a blob"):
+            if self._local:
+                self._put_local(path, data)
+            elif not self.fs.exists(path):
+                # An object store PUT is atomic: readers see the whole object or nothing.
+                self.fs.pipe_file(path, data)
         return digest
 
     def _put_local(self, path: str, data: bytes) -> None:
@@ -79,12 +103,13 @@ class BlobStore:
     def get(self, digest: str) -> bytes:
         path = self.path(digest)
         try:
-            data: bytes = self.fs.cat_file(path)
+            with self._reaching("read a blob"):
+                data: bytes = self.fs.cat_file(path)
         except FileNotFoundError as exc:
             raise NotFound(f"blob {digest[:12]} is missing from {self.url}") from exc
         if sha256(data) != digest:
             raise CorruptBlob(
                 f"blob {digest[:12]} in {self.url} does not match its SHA-256 "
-                "(the file was changed or damaged on disk; restore it from a backup)"
+                "(it was changed or damaged in storage; restore it from a backup)"
             )
         return data
