@@ -94,7 +94,7 @@ def test_wrong_credentials_are_refused_not_taken_for_a_missing_blob(
         lambda: store.put(b"no"),
         lambda: store.exists(digest),
     ):
-        with pytest.raises(StorageUnavailable, match="refused .* check its credentials"):
+        with pytest.raises(StorageUnavailable, match=r"refused .* check its credentials"):
             attempt()
 
 
