@@ -3,7 +3,9 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+NPM    := $(VENV)/npm/.installed
 PG_BIN := /usr/lib/postgresql/15/bin
+APT    := postgresql-15 mosquitto
 
 .PHONY: demo test lint services bench clean
 
@@ -13,26 +15,35 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Real services the tests start themselves: PostgreSQL server binaries from Debian.
+# Real services the tests start themselves (PostgreSQL, mosquitto), from Debian.
 services:
-	@if [ ! -x $(PG_BIN)/initdb ]; then \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q postgresql-15; \
-		else echo "PostgreSQL 15 is missing: sudo apt-get install postgresql-15" >&2; exit 1; fi; \
+	@if [ ! -x $(PG_BIN)/initdb ] || [ ! -x /usr/sbin/mosquitto ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q $(APT); \
+		else echo "missing services: sudo apt-get install $(APT)" >&2; exit 1; fi; \
 	fi
+
+# The official Edge Impulse Node.js client, for the compatibility tests (its image library's
+# install script downloads binaries, and the data forwarder doesn't need it: --ignore-scripts).
+$(NPM): $(STAMP)
+	mkdir -p $(VENV)/npm
+	npm install --prefix $(VENV)/npm --ignore-scripts --no-audit --no-fund --silent edge-impulse-linux@1.25.2
+	touch $(NPM)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 
-test: $(STAMP) services lint
+test: $(STAMP) $(NPM) services lint
 	$(PY) -m pytest -n 2 -q
 
 demo: $(STAMP)
 	$(VENV)/bin/edgeops demo --home .demo
 
-bench: $(STAMP)
+bench: $(STAMP) services
+	@command -v wrk >/dev/null || apt-get install -y -q wrk
 	$(PY) benchmarks/ingest_files.py
+	$(PY) benchmarks/ingest_http.py
 
 clean:
 	rm -rf $(VENV) .demo .edgeops .pytest_cache .mypy_cache .ruff_cache

@@ -15,10 +15,13 @@ from edgeops.config import Settings, load_settings
 from edgeops.data import importing, projects, samples, versions
 from edgeops.data.importing import ImportReport, LabelFrom
 from edgeops.data.versions import Diff
-from edgeops.errors import NotFound
+from edgeops.errors import InvalidInput, NotFound
+from edgeops.governance import audit, keys, users
+from edgeops.governance.audit import VerifyResult
+from edgeops.governance.keys import Principal
 from edgeops.store import db
 from edgeops.store.blobs import BlobStore
-from edgeops.store.tables import DatasetVersion, Project, Sample
+from edgeops.store.tables import ApiKey, AuditEvent, DatasetVersion, Project, Sample, User
 
 
 class Workspace:
@@ -58,6 +61,9 @@ class Workspace:
         self.actor = self.settings.user or getpass.getuser()
         self.projects = Projects(self)
         self.data = Data(self)
+        self.users = Users(self)
+        self.keys = Keys(self)
+        self.audit = AuditLog(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -199,3 +205,98 @@ class Data:
             return versions.diff(
                 self._ws.blobs, versions.get(session, proj, old), versions.get(session, proj, new)
             )
+
+
+class Users:
+    """People who sign in with a password; their role applies to every project."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+
+    def create(self, name: str, password: str, role: str) -> User:
+        with self._ws.session() as session:
+            user = users.create_user(session, name, password, role, self._ws.actor)
+            session.commit()
+            return user
+
+    def list(self) -> list[User]:
+        with self._ws.session() as session:
+            return users.list_users(session)
+
+    def authenticate(self, name: str, password: str) -> Principal | None:
+        with self._ws.session() as session:
+            principal = users.authenticate_user(session, name, password)
+            session.commit()  # a password hash may have been upgraded
+            return principal
+
+
+class Keys:
+    """API keys for programs and devices."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+
+    def create(
+        self,
+        role: str,
+        *,
+        project: str | None = None,
+        all_projects: bool = False,
+        name: str | None = None,
+        device_id: str | None = None,
+    ) -> tuple[ApiKey, str]:
+        """A new key and its secret (shown this once). `all_projects` makes an admin key that
+        reaches every project; otherwise the key belongs to `project` (or the only one)."""
+        if all_projects and project is not None:
+            raise InvalidInput("give either a project or all_projects (--all-projects), not both")
+        with self._ws.session() as session:
+            wanted = project or self._ws.settings.project
+            scope = None if all_projects else projects.get(session, wanted)
+            key, secret = keys.create_key(
+                session, role=role, project=scope, name=name, actor=self._ws.actor,
+                device_id=device_id,
+            )  # fmt: skip
+            session.commit()
+            return key, secret
+
+    def list(self, project: str | None = None) -> list[ApiKey]:
+        """Every key, or only `project`'s."""
+        with self._ws.session() as session:
+            scope = projects.get(session, project) if project is not None else None
+            return keys.list_keys(session, scope)
+
+    def revoke(self, prefix_or_id: str | int) -> ApiKey:
+        with self._ws.session() as session:
+            key = keys.revoke(session, prefix_or_id, self._ws.actor)
+            session.commit()
+            return key
+
+    def authenticate(self, secret: str) -> Principal | None:
+        with self._ws.session() as session:
+            principal = keys.authenticate_key(session, secret)
+            session.commit()  # the key's last use may have been noted
+            return principal
+
+
+class AuditLog:
+    """The hash-chained record of every change."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+
+    def events(
+        self,
+        *,
+        project: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """The newest events first."""
+        with self._ws.session() as session:
+            project_id = projects.get(session, project).id if project is not None else None
+            return audit.events(session, project_id, limit, action=action, actor=actor)
+
+    def verify(self) -> VerifyResult:
+        with self._ws.session() as session:
+            return audit.verify(session)

@@ -15,7 +15,8 @@ def test_migrations_create_every_table_and_are_idempotent(database_url: str) -> 
     tables = set(inspect(engine).get_table_names())
     assert {"projects", "samples", "dataset_versions", "audit_events", "alembic_version"} <= tables
     with engine.connect() as connection:
-        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+        version = connection.scalar(text("SELECT version_num FROM alembic_version"))
+        assert version == db.HEAD_REVISION
     engine.dispose()
 
 

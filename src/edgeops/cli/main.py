@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from edgeops import __version__
-from edgeops.cli import data, project
+from edgeops.cli import audit, data, forward, keys, project, serve, users
 from edgeops.cli.context import console, workspace
 from edgeops.data import projects
 
@@ -19,6 +19,11 @@ app = typer.Typer(
 )
 app.add_typer(project.app, name="project")
 app.add_typer(data.app, name="data")
+app.add_typer(users.app, name="user")
+app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
+app.command()(serve.serve)
+app.command()(forward.forward)
 
 
 @app.callback(invoke_without_command=True)

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from edgeops.errors import Conflict, InvalidInput, NotFound
 from edgeops.governance import audit
-from edgeops.store.tables import Project
+from edgeops.store.tables import Project, new_hmac_key
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -21,7 +21,7 @@ def create(session: Session, name: str, actor: str, description: str = "") -> Pr
         )
     if session.scalar(select(Project).where(Project.name == name)) is not None:
         raise Conflict(f"project {name!r} already exists")
-    project = Project(name=name, description=description)
+    project = Project(name=name, description=description, hmac_key=new_hmac_key())
     session.add(project)
     session.flush()
     audit.record(session, actor, "project.create", name, project.id)
@@ -50,9 +50,10 @@ def get(session: Session, name: str | None) -> Project:
 
 
 def record(project: Project) -> dict[str, Any]:
-    """The project's stable public fields (CLI --json, REST API)."""
+    """The project's stable public fields (CLI --json, REST API); never the HMAC key."""
     return {
         "name": project.name,
         "description": project.description,
         "created_at": project.created_at.isoformat(),
+        "allow_unsigned": project.allow_unsigned,
     }

@@ -1,14 +1,31 @@
 """ORM tables. Schema changes go through an Alembic migration in `migrations/versions/`."""
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_hmac_key() -> str:
+    """A fresh Edge Impulse HMAC key for a project (devices sign their uploads with it)."""
+    return secrets.token_hex(16)
 
 
 class Base(DeclarativeBase):
@@ -22,6 +39,10 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Stored readable, not hashed: the server needs it to verify the signatures of uploads.
+    hmac_key: Mapped[str] = mapped_column(String(64), default=new_hmac_key)
+    # API-key-authenticated uploads may send unsigned (`alg: none`) Edge Impulse files.
+    allow_unsigned: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Sample(Base):
@@ -85,3 +106,55 @@ class AuditEvent(Base):
     )
     target: Mapped[str] = mapped_column(String(255))
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The hash chain (see governance/audit.py): editing or deleting an event breaks it.
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The one row (id 1) naming the newest audit event: writers lock it to append in order, and
+    it reveals events deleted from the end of the log."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class User(Base):
+    """A person who signs in with a password (argon2id hash); the role applies workspace-wide."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApiKey(Base):
+    """A secret for programs and devices. Only its SHA-256 is stored; `prefix` finds it. A device
+    key is a key with role `device` and a device id; only admin keys may span all projects."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint("project_id IS NOT NULL OR role = 'admin'", name="ck_api_keys_project"),
+        CheckConstraint("(role = 'device') = (device_id IS NOT NULL)", name="ck_api_keys_device"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(12), unique=True, index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    device_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -71,7 +71,7 @@ def test_json_file_becomes_a_timeseries_sample() -> None:
     ]
     assert sample.device_name == "ac:87:a3:0a:2d:1b"
     assert sample.device_type == "DISCO-L475VG-IOT01A"
-    assert sample.metadata == {"iat": 1603914126}
+    assert sample.metadata == {"iat": 1603914126, "signature": "none"}
 
 
 def test_cbor_file_reads_like_json() -> None:
@@ -90,7 +90,7 @@ def test_single_sensor_accepts_a_flat_list_and_optional_fields_may_be_absent() -
     assert sample.values.shape == (3, 1)
     assert sample.values[:, 0].tolist() == [1.0, 2.0, 3.0]
     assert sample.device_name is None
-    assert sample.metadata == {}
+    assert sample.metadata == {"signature": "none"}
 
 
 def test_payload_metadata_is_kept_with_iat() -> None:
@@ -98,7 +98,7 @@ def test_payload_metadata_is_kept_with_iat() -> None:
 
     sample = parse_ei_json(json_bytes(unsigned(payload)))
 
-    assert sample.metadata == {"site": "line 3", "iat": 1603914126}
+    assert sample.metadata == {"site": "line 3", "iat": 1603914126, "signature": "none"}
 
 
 def test_wav_units_make_an_audio_sample_scaled_from_int16() -> None:
@@ -373,3 +373,13 @@ def test_float32_values_round_trip_exactly(values: np.ndarray, cbor: bool) -> No
 
     assert sample.values.dtype == np.float32
     np.testing.assert_array_equal(sample.values, values)
+
+
+def test_signature_state_is_recorded_and_unsigned_files_pass_only_when_allowed() -> None:
+    signed = sign_ei(accelerometer_payload(), KEY)
+    assert parse_ei_json(signed, hmac_key=KEY).metadata["signature"] == "verified"
+    assert parse_ei_json(signed).metadata["signature"] == "unverified"
+    plain = json_bytes(unsigned(accelerometer_payload()))
+    assert parse_ei_json(plain, hmac_key=KEY, allow_unsigned=True).metadata["signature"] == "none"
+    with pytest.raises(InvalidSample, match="not signed"):
+        parse_ei_json(plain, hmac_key=KEY)

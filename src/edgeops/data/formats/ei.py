@@ -29,19 +29,24 @@ _CBOR_TEXT64_HEADER = b"\x78\x40"
 _NUMBER_TYPES = frozenset({int, float})
 
 
-def parse_ei_json(data: bytes, *, hmac_key: str | None = None) -> ParsedSample:
-    """Read an EI acquisition file in JSON; with `hmac_key`, also check its signature."""
+def parse_ei_json(
+    data: bytes, *, hmac_key: str | None = None, allow_unsigned: bool = False
+) -> ParsedSample:
+    """Read an EI acquisition file in JSON; with `hmac_key`, also check its signature (an
+    unsigned file, alg none, passes only with `allow_unsigned`)."""
     try:
         message = json.loads(data)
     except Exception as exc:
         raise InvalidSample(
             f"not valid JSON ({exc}); export the file again as Edge Impulse JSON"
         ) from exc
-    return _parse_message(message, data, hmac_key, "ei-json")
+    return _parse_message(message, data, hmac_key, allow_unsigned, "ei-json")
 
 
-def parse_ei_cbor(data: bytes, *, hmac_key: str | None = None) -> ParsedSample:
-    """Read an EI acquisition file in CBOR; with `hmac_key`, also check its signature."""
+def parse_ei_cbor(
+    data: bytes, *, hmac_key: str | None = None, allow_unsigned: bool = False
+) -> ParsedSample:
+    """Read an EI acquisition file in CBOR; signatures are checked as in `parse_ei_json`."""
     stream = io.BytesIO(data)
     try:
         message = cbor2.CBORDecoder(stream).decode()
@@ -54,7 +59,7 @@ def parse_ei_cbor(data: bytes, *, hmac_key: str | None = None) -> ParsedSample:
             f"{len(data) - stream.tell()} unexpected bytes after the CBOR message; "
             "the file is probably corrupted, export it again"
         )
-    return _parse_message(message, data, hmac_key, "ei-cbor")
+    return _parse_message(message, data, hmac_key, allow_unsigned, "ei-cbor")
 
 
 def sign_ei(payload: dict[str, Any], hmac_key: str, *, cbor: bool = False) -> bytes:
@@ -83,7 +88,9 @@ def _hmac_hex(data: bytes, hmac_key: str) -> str:
     return hmac.new(hmac_key.encode(), data, hashlib.sha256).hexdigest()
 
 
-def _parse_message(message: Any, raw: bytes, hmac_key: str | None, fmt: str) -> ParsedSample:
+def _parse_message(
+    message: Any, raw: bytes, hmac_key: str | None, allow_unsigned: bool, fmt: str
+) -> ParsedSample:
     if not isinstance(message, dict):
         raise InvalidSample("top level must be an object with a 'payload'; is this an EI file?")
     protected = message.get("protected", {})
@@ -93,7 +100,7 @@ def _parse_message(message: Any, raw: bytes, hmac_key: str | None, fmt: str) -> 
     if not isinstance(payload, dict):
         raise InvalidSample("missing 'payload' object; is this an Edge Impulse acquisition file?")
 
-    _check_signature(message, protected, raw, hmac_key, fmt)
+    signature = _check_signature(message, protected, raw, hmac_key, allow_unsigned, fmt)
 
     sensors = _read_sensors(payload.get("sensors"))
     interval_ms = _interval_ms(payload.get("interval_ms"))
@@ -105,6 +112,7 @@ def _parse_message(message: Any, raw: bytes, hmac_key: str | None, fmt: str) -> 
         if type(iat) is not int:
             raise InvalidSample(f"protected.iat must be an integer Unix time, got {iat!r}")
         metadata["iat"] = iat
+    metadata["signature"] = signature
     common: dict[str, Any] = {
         "format": fmt,
         "sensors": sensors,
@@ -128,25 +136,28 @@ def _check_signature(
     protected: dict[str, Any],
     raw: bytes,
     hmac_key: str | None,
+    allow_unsigned: bool,
     fmt: str,
-) -> None:
+) -> str:
+    """Check the signature: 'verified' (with a key), 'unverified' (signed, no key to check it
+    with) or 'none' (alg none, accepted without a key or with `allow_unsigned`)."""
     alg = protected.get("alg", "none")
     if alg not in ("HS256", "none"):
         raise InvalidSample(f"unsupported protected.alg {alg!r}; sign with 'HS256' or use 'none'")
     if alg == "none":
-        if hmac_key is not None:
+        if hmac_key is not None and not allow_unsigned:
             raise InvalidSample(
                 "file is not signed (alg none) but an HMAC key was given; sign the file with "
                 "HS256 or import it without a key"
             )
-        return
+        return "none"
     signature = message.get("signature")
     if not isinstance(signature, str) or not _HEX_SIGNATURE.fullmatch(signature):
         raise InvalidSample(
             "signature must be 64 hex characters (HMAC-SHA256) when alg is HS256; sign it again"
         )
     if hmac_key is None:
-        return
+        return "unverified"
     # The signed bytes are the file itself with the signature zeroed; we find the signature in
     # its serialized form so that any other edit to the file changes the HMAC.
     if fmt == "ei-cbor":
@@ -166,6 +177,7 @@ def _check_signature(
             "signature does not match the HMAC key "
             "(was the file edited after signing, or signed with another key?)"
         )
+    return "verified"
 
 
 def _read_sensors(sensors: Any) -> list[Sensor]:

@@ -12,6 +12,26 @@ from edgeops.errors import InvalidSample
 SUPPORTED_EXTENSIONS = (".json", ".cbor", ".csv", ".wav", ".png", ".jpg", ".jpeg")
 
 
+def detect_extension(name: str, data: bytes) -> str:
+    """The extension that fits the bytes. Uploaders mislabel acquisition files (the EI Python
+    SDK names JSON `.cbor`-typed, devices send CBOR as `.json`), so JSON versus CBOR, and any
+    file without a known extension, is decided by the content."""
+    extension = PurePath(name).suffix.lower()
+    if extension in (".json", ".cbor") or extension not in SUPPORTED_EXTENSIONS:
+        head = data.lstrip()[:1]
+        if head == b"{":
+            return ".json"
+        if 0xA0 <= data[0] <= 0xBF:  # a CBOR map, definite or indefinite length
+            return ".cbor"
+        for magic, sniffed in _MAGIC:
+            if data.startswith(magic):
+                return sniffed
+    return extension
+
+
+_MAGIC = ((b"RIFF", ".wav"), (b"\x89PNG", ".png"), (b"\xff\xd8\xff", ".jpg"))
+
+
 def check_size(size: int, max_bytes: int) -> None:
     """Refuse a file over the limit (callers check before reading it, too)."""
     if size > max_bytes:
@@ -26,6 +46,7 @@ def parse_file(
     data: bytes,
     *,
     hmac_key: str | None = None,
+    allow_unsigned: bool = False,
     interval_ms: float | None = None,
     max_bytes: int = 50 * 1024 * 1024,
 ) -> ParsedSample:
@@ -37,11 +58,11 @@ def parse_file(
     if not data:
         raise InvalidSample("file is empty (0 bytes); export it again")
     check_size(len(data), max_bytes)
-    extension = PurePath(name).suffix.lower()
+    extension = detect_extension(name, data)
     if extension == ".json":
-        return parse_ei_json(data, hmac_key=hmac_key)
+        return parse_ei_json(data, hmac_key=hmac_key, allow_unsigned=allow_unsigned)
     if extension == ".cbor":
-        return parse_ei_cbor(data, hmac_key=hmac_key)
+        return parse_ei_cbor(data, hmac_key=hmac_key, allow_unsigned=allow_unsigned)
     if extension == ".csv":
         return parse_csv(data, interval_ms=interval_ms)
     if extension == ".wav":

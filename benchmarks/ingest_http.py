@@ -1,0 +1,123 @@
+"""HTTP ingestion throughput: `edgeops serve` on SQLite taking 1-second 3-axis Edge Impulse
+JSON samples from 8 concurrent clients, beside the same server's authenticated no-op endpoint.
+
+Prints JSON: acknowledged samples/s (a 200 means committed and synced), no-op requests/s, and
+the ratio. Targets: ingestion >= 50% of the no-op rate and >= 1,500 samples/s on 2 cores.
+
+    .venv/bin/python benchmarks/ingest_http.py [--seconds 10] [--clients 8] [--workers 1]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from edgeops.governance import keys
+from edgeops.workspace import Workspace
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_wrk(url: str, key: str, clients: int, seconds: float) -> tuple[int, int, float]:
+    """wrk (C, Debian's `wrk`) drives the load: a Python client would eat the CPU the server
+    needs. The Lua script beside this file makes a distinct sample per request."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk (make bench does)")
+    script = Path(__file__).with_suffix(".lua")
+    command = ["wrk", "-t", "2", "-c", str(clients), "-d", f"{int(seconds)}s", "-s", str(script)]
+    output = subprocess.run(
+        [*command, url, "--", key], capture_output=True, text=True, check=True
+    ).stdout
+    line = next(x for x in output.splitlines() if x.startswith("WRK_RESULT "))
+    result = json.loads(line.removeprefix("WRK_RESULT "))
+    return result["requests"] - result["errors"], result["errors"], result["seconds"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="edgeops-bench-", dir=".") as tmp:
+        home = Path(tmp) / "home"
+        with Workspace(home) as ws:
+            project = ws.projects.create("bench")
+            with ws.session() as session:
+                _, key = keys.create_key(
+                    session,
+                    role="device",
+                    project=project,
+                    name="bench",
+                    actor="bench",
+                    device_id="bench",
+                )
+                session.commit()
+        port = free_port()
+        env = {**os.environ, "EDGEOPS_HOME": str(home)}
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "edgeops",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                try:
+                    if httpx.get(f"{url}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            noop = run_wrk(f"{url}/api/v1/ping", key, args.clients, args.seconds)
+            ingest = run_wrk(f"{url}/api/training/data", key, args.clients, args.seconds)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        with Workspace(home) as ws:
+            stored = len(ws.data.samples())
+    noop_rate, ingest_rate = noop[0] / noop[2], ingest[0] / ingest[2]
+    print(
+        json.dumps(
+            {
+                "benchmark": "ingest_http",
+                "clients": args.clients,
+                "server_workers": args.workers,
+                "sample": "EI JSON, 1 s x 3 axes at 100 Hz",
+                "noop_requests_per_s": round(noop_rate, 1),
+                "ingest_samples_per_s": round(ingest_rate, 1),
+                "ratio_ingest_vs_noop": round(ingest_rate / noop_rate, 3),
+                "failed_requests": noop[1] + ingest[1],
+                "samples_stored": stored,
+                "acknowledged": ingest[0],
+                "load_generator": "wrk, 2 threads",
+                "targets": {"samples_per_s": 1500, "ratio": 0.5},
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

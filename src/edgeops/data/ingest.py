@@ -1,0 +1,237 @@
+"""Continuous ingestion: samples uploaded by devices and tools, made durable in group commits.
+
+Request threads parse uploads and write their blobs durably (each fsyncs its own files; the
+file system's journal commits concurrent fsyncs together). One committer thread inserts the
+rows of every request waiting at that moment in one transaction, commits, and only then answers
+each request: the database's sync is paid once per group, not once per sample.
+"""
+
+import queue
+import threading
+from collections import defaultdict
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from edgeops.data import samples
+from edgeops.data.formats.parse import parse_file
+from edgeops.errors import EdgeopsError, InvalidInput
+from edgeops.governance import audit
+from edgeops.store.blobs import BlobStore
+from edgeops.store.tables import Sample
+
+Target = Literal["training", "testing", "split"]
+TEST_SHARE_OF_FIVE = 1  # "split": one content-hash bucket in five goes to testing
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file as a device or tool sent it."""
+
+    filename: str
+    data: bytes
+    label: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where uploads go and under which rules (from the request and the project's settings)."""
+
+    project_id: int
+    actor: str
+    source: str
+    category: Target
+    hmac_key: str | None
+    allow_unsigned: bool
+    disallow_duplicates: bool = False
+    device_id: str | None = None  # a device key's device; else the file's device_name
+    max_bytes: int = 50 * 1024 * 1024
+
+
+@dataclass
+class Outcome:
+    filename: str
+    sample_id: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class _Job:
+    destination: Destination
+    rows: dict[int, dict[str, Any]]  # outcome index → row
+    future: "Future[dict[int, int | str]]" = field(default_factory=Future)
+
+
+def split_category(content_hash: str) -> samples.Category:
+    """Streaming data can't be stratified: the content hash decides, so the same recording
+    always lands in the same set and about 20% go to testing."""
+    return "testing" if int(content_hash[:8], 16) % 5 < TEST_SHARE_OF_FIVE else "training"
+
+
+def parse_upload(upload: Upload, destination: Destination, blobs: BlobStore) -> dict[str, Any]:
+    """Validate and parse one upload, write its blobs, and return its row (not yet committed)."""
+    label = samples.validate_label(upload.label) if upload.label is not None else None
+    parsed = parse_file(
+        upload.filename,
+        upload.data,
+        hmac_key=destination.hmac_key,
+        allow_unsigned=destination.allow_unsigned,
+        max_bytes=destination.max_bytes,
+    )
+    canonical = samples.canonical_bytes(parsed.values)
+    content_hash = blobs.put(canonical, durable=True)
+    row = samples.new_row(
+        destination.project_id,
+        parsed,
+        content_hash=content_hash,
+        original_hash=blobs.put(upload.data, durable=True),
+        filename=upload.filename,
+        label=label,
+        source=destination.source,
+    )
+    row["meta"] = {**parsed.metadata, **upload.metadata}
+    if destination.device_id is not None:
+        row["device_id"] = destination.device_id
+    row["category"] = (
+        split_category(content_hash) if destination.category == "split" else destination.category
+    )
+    return row
+
+
+class Ingestor:
+    """Turns uploads into committed samples; `ingest` returns only once they are durable."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], blobs: BlobStore, max_group: int = 512
+    ) -> None:
+        self.sessions = sessions
+        self.blobs = blobs
+        self.max_group = max_group
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="edgeops-committer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
+
+    def ingest(self, destination: Destination, uploads: list[Upload]) -> list[Outcome]:
+        """Parse, store and commit `uploads`; each gets a sample id or an error of its own."""
+        outcomes = [Outcome(upload.filename) for upload in uploads]
+        job = _Job(destination, {})
+        for index, upload in enumerate(uploads):
+            try:
+                job.rows[index] = parse_upload(upload, destination, self.blobs)
+            except EdgeopsError as exc:
+                outcomes[index].error = str(exc)
+        if job.rows:
+            self._jobs.put(job)
+            for index, result in job.future.result().items():
+                if isinstance(result, int):
+                    outcomes[index].sample_id = result
+                else:
+                    outcomes[index].error = result
+        return outcomes
+
+    def _run(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                return
+            group, stop = [first], False
+            size = len(first.rows)
+            while size < self.max_group:  # take whatever else is already waiting
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                group.append(job)
+                size += len(job.rows)
+            self._commit(group)
+            if stop:
+                return
+
+    def _commit(self, group: list[_Job]) -> None:
+        try:
+            with self.sessions() as session:
+                results = _insert_group(session, group)
+                session.commit()  # the blobs are durable already (put with durable=True)
+        except Exception as exc:  # nothing of the group is acknowledged
+            for job in group:
+                job.future.set_exception(exc)
+            return
+        for job, result in zip(group, results, strict=True):
+            job.future.set_result(result)
+
+
+def _insert_group(session: Session, group: list[_Job]) -> list[dict[int, int | str]]:
+    """Insert the group's new samples; duplicates resolve to the existing sample (or an error
+    when the uploader disallowed duplicates). One audit event per request."""
+    hashes_by_project: dict[int, set[str]] = defaultdict(set)
+    for job in group:
+        hashes_by_project[job.destination.project_id].update(
+            row["content_hash"] for row in job.rows.values()
+        )
+    existing: dict[tuple[int, str], int] = {}
+    for project_id, hashes in hashes_by_project.items():
+        query = select(Sample.content_hash, Sample.id).where(
+            Sample.project_id == project_id, Sample.content_hash.in_(hashes)
+        )
+        existing.update({(project_id, h): i for h, i in session.execute(query)})
+
+    results: list[dict[int, int | str]] = []
+    new_rows: list[dict[str, Any]] = []
+    placement: list[tuple[dict[int, int | str], int, tuple[int, str]]] = []
+    claimed: set[tuple[int, str]] = set()
+    for job in group:
+        result: dict[int, int | str] = {}
+        for index, row in job.rows.items():
+            key = (job.destination.project_id, row["content_hash"])
+            if key in existing or key in claimed:
+                if job.destination.disallow_duplicates:
+                    result[index] = _duplicate_error(existing.get(key))
+                else:
+                    placement.append((result, index, key))
+                continue
+            claimed.add(key)
+            new_rows.append(row)
+            placement.append((result, index, key))
+        results.append(result)
+    ids = samples.insert(session, new_rows)
+    existing.update(zip(((r["project_id"], r["content_hash"]) for r in new_rows), ids, strict=True))
+    for result, index, key in placement:
+        result[index] = existing[key]
+    for job, result in zip(group, results, strict=True):
+        stored = sorted({i for i in result.values() if isinstance(i, int)})
+        if stored:
+            audit.record(
+                session,
+                job.destination.actor,
+                "sample.ingest",
+                f"{len(stored)} samples",
+                job.destination.project_id,
+                {"ids": stored, "source": job.destination.source},
+            )
+    return results
+
+
+def _duplicate_error(sample_id: int | None) -> str:
+    where = f" (sample {sample_id})" if sample_id is not None else ""
+    return f"the project already holds this data{where}; drop x-disallow-duplicates to allow it"
+
+
+def check_target(category: str) -> Target:
+    if category not in ("training", "testing", "split"):
+        raise InvalidInput(f"unknown category {category!r}: use training, testing or split")
+    return category  # type: ignore[return-value]

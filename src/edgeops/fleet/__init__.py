@@ -1,0 +1,1 @@
+"""Devices, releases, rollouts; `agent/` runs on a device; the data forwarder."""

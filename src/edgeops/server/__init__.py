@@ -1,0 +1,1 @@
+"""The HTTP server: REST API under /api/v1, Edge Impulse-compatible ingestion, MQTT bridge."""

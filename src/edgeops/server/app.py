@@ -1,0 +1,119 @@
+"""The FastAPI application: routers, limits, and errors as JSON."""
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.exceptions import HTTPException
+
+from edgeops import __version__
+from edgeops.data.ingest import Ingestor
+from edgeops.errors import Conflict, EdgeopsError, InvalidInput, NotFound, StorageUnavailable
+from edgeops.server import api, ei
+from edgeops.server.auth import KeyCache, ProjectCache
+from edgeops.server.limits import BodyLimit, RateLimiter
+from edgeops.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    max_body_bytes: int = 64 * 1024 * 1024
+    body_timeout_s: float = 60.0
+    rate_per_key: float = 5000.0  # requests a second, on average
+    burst_per_key: float = 10000.0
+    key_cache_s: float = 5.0
+
+
+def create_app(
+    ws: Workspace, limits: ServerLimits | None = None, mqtt_url: str | None = None
+) -> FastAPI:
+    """The server for `ws`. The app owns a committer thread (and, with `mqtt_url`, an MQTT
+    bridge); they start and stop with the app."""
+    limits = limits or ServerLimits()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bridge = None
+        if mqtt_url is not None:
+            from edgeops.server.mqtt import MqttBridge
+
+            bridge = MqttBridge(ws, app.state.ingestor, mqtt_url)
+            bridge.start()
+        yield
+        if bridge is not None:
+            bridge.stop()
+        app.state.ingestor.close()
+
+    app = FastAPI(
+        title="edgeops",
+        version=__version__,
+        description="Self-hosted edge MLOps. Authenticate with an API key in `x-api-key`.",
+        lifespan=lifespan,
+    )
+    app.state.ws = ws
+    app.state.ingestor = Ingestor(ws._sessions, ws.blobs)
+    app.state.keys = KeyCache(ws._sessions, limits.key_cache_s)
+    app.state.projects = ProjectCache(ws._sessions, limits.key_cache_s)
+    app.state.limiter = RateLimiter(limits.rate_per_key, limits.burst_per_key)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, timeout_s=limits.body_timeout_s)
+    app.include_router(api.router)
+    app.include_router(ei.router)
+    _add_health(app)
+    _add_error_handlers(app)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app `edgeops serve` runs in each worker process: the workspace comes from the usual
+    EDGEOPS_* variables, the limits and the MQTT URL from EDGEOPS_SERVE_* ones."""
+    limits = ServerLimits(**json.loads(os.environ.get("EDGEOPS_SERVE_LIMITS", "{}")))
+    return create_app(Workspace(create=False), limits, os.environ.get("EDGEOPS_SERVE_MQTT"))
+
+
+def _add_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Alive: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz(request: Request) -> JSONResponse:
+        """Ready: the database answers."""
+        try:
+            with request.app.state.ws.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "error": str(exc)[:200]}, 503)
+        return JSONResponse({"status": "ready"})
+
+
+_STATUS = ((NotFound, 404), (InvalidInput, 400), (Conflict, 409), (StorageUnavailable, 503))
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(EdgeopsError)
+    async def edgeops_error(_request: Request, exc: EdgeopsError) -> JSONResponse:
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+        return JSONResponse({"error": str(exc)}, status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details: list[dict[str, Any]] = [
+            {"where": ".".join(str(part) for part in error["loc"]), "problem": error["msg"]}
+            for error in exc.errors()
+        ]
+        first = details[0] if details else {"where": "request", "problem": "invalid"}
+        return JSONResponse(
+            {"error": f"{first['where']}: {first['problem']}", "details": details}, 422
+        )

@@ -1,0 +1,127 @@
+"""Who is calling and may they: API keys in `x-api-key` (Edge Impulse style) or
+`Authorization: Bearer`, one permission per route, a rate limit per key."""
+
+import hashlib
+import threading
+import time
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from edgeops.data import projects
+from edgeops.governance.keys import Principal, authenticate_key
+from edgeops.governance.roles import Permission, allowed
+from edgeops.store.tables import Project
+
+
+class KeyCache:
+    """Key lookups cached briefly, so a busy device costs one query every `ttl_s` seconds
+    rather than one per request; a revoked key stops working within `ttl_s`."""
+
+    def __init__(self, sessions: sessionmaker[Session], ttl_s: float = 5.0) -> None:
+        self.sessions, self.ttl_s = sessions, ttl_s
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
+        self._lock = threading.Lock()
+
+    def principal(self, secret: str) -> Principal | None:
+        digest = hashlib.sha256(secret.encode(errors="replace")).hexdigest()
+        now = time.monotonic()
+        with self._lock:
+            cached = self._entries.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        with self.sessions() as session:
+            found = authenticate_key(session, secret)
+            session.commit()  # authenticate_key may note the key's last use
+        with self._lock:
+            if len(self._entries) > 10_000:  # guessing keys must not grow memory without end
+                self._entries.clear()
+            self._entries[digest] = (now + self.ttl_s, found)
+        return found
+
+
+class ProjectCache:
+    """The project of a project-scoped key, cached like keys: ingestion reads a project's
+    HMAC key and upload rules on every request, and they rarely change."""
+
+    def __init__(self, sessions: sessionmaker[Session], ttl_s: float = 5.0) -> None:
+        self.sessions, self.ttl_s = sessions, ttl_s
+        self._entries: dict[int, tuple[float, Project]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, principal: Principal) -> Project:
+        """The key's own project (400 for a key tied to none)."""
+        if principal.project_id is None:
+            raise HTTPException(400, "this key is not tied to a project; use a project's key")
+        now = time.monotonic()
+        with self._lock:
+            cached = self._entries.get(principal.project_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        with self.sessions() as session:
+            project = project_for(session, principal, None)
+        with self._lock:
+            self._entries[project.id] = (now + self.ttl_s, project)
+        return project
+
+
+def require(permission: Permission) -> Any:
+    """A route dependency: the caller's principal, if its role grants `permission`."""
+
+    def check(
+        request: Request,
+        x_api_key: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Principal:
+        state = request.app.state
+        secret = x_api_key
+        if secret is None and authorization and authorization.lower().startswith("bearer "):
+            secret = authorization[7:].strip()
+        if not secret:
+            raise HTTPException(
+                401,
+                "missing API key: send it in the x-api-key header "
+                "(create one with `edgeops keys create`)",
+            )
+        principal: Principal | None = state.keys.principal(secret)
+        if principal is None:
+            raise HTTPException(401, "invalid or revoked API key")
+        if not allowed(principal.role, permission):
+            raise HTTPException(403, f"role {principal.role!r} does not allow {permission.value}")
+        wait = state.limiter.wait_time(principal.actor)
+        if wait > 0:
+            raise HTTPException(
+                429,
+                f"rate limit reached for this key; retry in {wait:.2f} s",
+                headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
+        return principal
+
+    check.permission = permission  # type: ignore[attr-defined]  # read by the route audit test
+    return Depends(check)
+
+
+def permission_of(endpoint_dependencies: list[Any]) -> Permission | None:
+    """The permission a route requires (None for open routes such as /healthz)."""
+    for dependency in endpoint_dependencies:
+        permission = getattr(dependency.call, "permission", None)
+        if permission is not None:
+            return permission  # type: ignore[no-any-return]
+    return None
+
+
+def project_for(session: Session, principal: Principal, name: str | None) -> Project:
+    """The project a request acts on: named, or the key's own. A project-scoped key reaches
+    only its project."""
+    if name is None:
+        if principal.project_id is None:
+            raise HTTPException(400, "this key is not tied to a project; use a project's key")
+        project = session.get(Project, principal.project_id)
+        if project is None:
+            raise HTTPException(404, "the key's project no longer exists")
+        return project
+    project = projects.get(session, name)
+    if principal.project_id is not None and principal.project_id != project.id:
+        raise HTTPException(403, f"this key belongs to another project, not {name!r}")
+    return project

@@ -1,0 +1,361 @@
+"""The MQTT bridge against a real mosquitto: signed messages become samples, acknowledged only
+once committed, with a reply to the device on its ack topic."""
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cbor2
+import numpy as np
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import select
+
+from edgeops.data.formats.ei import sign_ei
+from edgeops.data.ingest import Ingestor
+from edgeops.errors import InvalidInput, StorageUnavailable
+from edgeops.server.mqtt import MqttBridge, ack_topic, data_topic
+from edgeops.store.tables import AuditEvent, Sample
+from edgeops.workspace import Workspace
+
+pytestmark = pytest.mark.mqtt
+
+MOSQUITTO = Path("/usr/sbin/mosquitto")
+START_TIMEOUT = 10.0
+REPLY_TIMEOUT = 20.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[str]:
+    """A throwaway mosquitto on a free loopback port; yields its URL."""
+    if not MOSQUITTO.exists():
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"{MOSQUITTO} is missing in CI: apt-get install mosquitto")
+        pytest.skip(f"{MOSQUITTO} not found (apt-get install mosquitto)")
+    port = _free_port()
+    config = tmp_path / "mosquitto.conf"
+    # max_queued_messages: the default 1000 would drop messages queued for a bridge that is down.
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "log_dest stderr\nmax_queued_messages 100000\n"
+    )
+    log = tmp_path / "mosquitto.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([str(MOSQUITTO), "-c", str(config)], stderr=out, stdout=out)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _accepts(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mosquitto did not start; its log:\n{log.read_text()[-2000:]}")
+            time.sleep(0.02)
+        yield f"mqtt://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    workspace = Workspace(tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'edgeops.db'}")
+    workspace.projects.create("p")
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture
+def key(ws: Workspace) -> str:
+    return ws.projects.get("p").hmac_key
+
+
+@pytest.fixture
+def ingestor(ws: Workspace) -> Iterator[Ingestor]:
+    committer = Ingestor(ws._sessions, ws.blobs)
+    yield committer
+    committer.close()
+
+
+@contextmanager
+def running(bridge: MqttBridge) -> Iterator[MqttBridge]:
+    bridge.start()
+    try:
+        yield bridge
+    finally:
+        bridge.stop()
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("mqtt://").split(":")
+    return host, int(port)
+
+
+def _client(url: str, client_id: str = "") -> paho.Client:
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+    )
+    client.max_inflight_messages_set(100)
+    client.connect(*_host_port(url))
+    client.loop_start()
+    return client
+
+
+@dataclass
+class Reply:
+    topic: str
+    body: dict[str, Any]
+    correlation: bytes | None
+
+
+class Replies:
+    """Collects what the bridge answers on the ack topics."""
+
+    def __init__(self, url: str) -> None:
+        self.received: list[Reply] = []
+        self._changed = threading.Condition()
+        self._subscribed = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.connect(*_host_port(url))
+        self.client.subscribe(ack_topic("+", "+"), qos=1)
+        self.client.loop_start()
+        assert self._subscribed.wait(5), "the reply collector could not subscribe"
+
+    def _on_message(self, _client: Any, _userdata: Any, message: paho.MQTTMessage) -> None:
+        correlation = getattr(message.properties, "CorrelationData", None)
+        with self._changed:
+            self.received.append(Reply(message.topic, json.loads(message.payload), correlation))
+            self._changed.notify_all()
+
+    def wait_for(self, count: int, timeout: float = REPLY_TIMEOUT) -> list[Reply]:
+        with self._changed:
+            self._changed.wait_for(lambda: len(self.received) >= count, timeout)
+            assert len(self.received) >= count, f"{len(self.received)} of {count} replies came"
+            return list(self.received)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def replies(broker: str) -> Iterator[Replies]:
+    collector = Replies(broker)
+    yield collector
+    collector.close()
+
+
+@pytest.fixture
+def publish(broker: str) -> Iterator[Callable[..., None]]:
+    """Publish (QoS 1) and wait until the broker has the message."""
+    client = _client(broker)
+
+    def send(topic: str, payload: bytes, correlation: bytes | None = None) -> None:
+        properties = None
+        if correlation is not None:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.CorrelationData = correlation
+        client.publish(topic, payload, qos=1, properties=properties).wait_for_publish(5)
+
+    yield send
+    client.disconnect()
+    client.loop_stop()
+
+
+def _payload(seed: int, steps: int = 20) -> dict[str, Any]:
+    values = np.random.default_rng(seed).normal(size=(steps, 3)).astype(np.float32)
+    return {
+        "device_name": "ignored",  # the topic names the device
+        "device_type": "TEST",
+        "interval_ms": 10,
+        "sensors": [{"name": f"acc{axis}", "units": "m/s2"} for axis in "XYZ"],
+        "values": values.tolist(),
+    }
+
+
+def _samples(ws: Workspace) -> list[Sample]:
+    return ws.data.samples(project="p")
+
+
+def test_signed_json_and_cbor_messages_become_samples(
+    ws: Workspace, ingestor: Ingestor, broker: str, key: str, replies: Replies, publish: Any
+) -> None:
+    with running(MqttBridge(ws, ingestor, broker)):
+        publish(data_topic("p", "dev-1", "idle"), sign_ei(_payload(1), key), correlation=b"m1")
+        [json_reply] = replies.wait_for(1)
+        publish(data_topic("p", "dev-2"), sign_ei(_payload(2), key, cbor=True))
+        cbor_reply = replies.wait_for(2)[1]
+
+    assert (json_reply.topic, json_reply.correlation) == (ack_topic("p", "dev-1"), b"m1")
+    assert cbor_reply.topic == ack_topic("p", "dev-2")
+    assert json_reply.body["ok"] and cbor_reply.body["ok"], (json_reply, cbor_reply)
+    first, second = (
+        ws.data.get(json_reply.body["sample_id"]),
+        ws.data.get(cbor_reply.body["sample_id"]),
+    )
+    assert (first.device_id, first.label, first.original_format) == ("dev-1", "idle", "ei-json")
+    assert (second.device_id, second.label, second.original_format) == ("dev-2", None, "ei-cbor")
+    assert first.source == second.source == "mqtt"
+    assert first.category in ("training", "testing")
+    np.testing.assert_array_equal(
+        ws.data.values(first), np.array(_payload(1)["values"], np.float32)
+    )
+    np.testing.assert_array_equal(
+        ws.data.values(second), np.array(_payload(2)["values"], np.float32)
+    )
+    assert cbor2.loads(ws.data.original(second))["payload"]["values"] == _payload(2)["values"]
+    with ws.session() as session:
+        actors = set(
+            session.scalars(select(AuditEvent.actor).where(AuditEvent.action == "sample.ingest"))
+        )
+    assert actors == {"mqtt:dev-1", "mqtt:dev-2"}
+
+
+def test_unsigned_wrongly_signed_and_malformed_messages_are_refused(
+    ws: Workspace, ingestor: Ingestor, broker: str, key: str, replies: Replies, publish: Any
+) -> None:
+    unsigned = json.dumps({"protected": {"ver": "v1", "alg": "none"}, "signature": "0" * 64,
+                           "payload": _payload(3)}).encode()  # fmt: skip
+    with running(MqttBridge(ws, ingestor, broker)):
+        publish(data_topic("p", "dev-1"), unsigned)
+        publish(data_topic("p", "dev-1"), sign_ei(_payload(4), "another-key"))
+        publish(data_topic("p", "dev-1"), b"not a message")
+        publish(data_topic("p", "dev-1", "no.dots"), sign_ei(_payload(8), key))
+        got = replies.wait_for(4)
+    assert [reply.body["ok"] for reply in got] == [False] * 4
+    errors = sorted(reply.body["error"] for reply in got)
+    for expected in ("not signed", "signature does not match", "not valid JSON", "label"):
+        assert any(expected in error for error in errors), (expected, errors)
+    assert _samples(ws) == []
+
+
+def test_unknown_project_is_refused(
+    ws: Workspace, ingestor: Ingestor, broker: str, key: str, replies: Replies, publish: Any
+) -> None:
+    with running(MqttBridge(ws, ingestor, broker)):
+        publish(data_topic("nope", "dev-1"), sign_ei(_payload(5), key))
+        [reply] = replies.wait_for(1)
+    assert reply.topic == ack_topic("nope", "dev-1")
+    assert reply.body == {"ok": False, "error": "no project named 'nope'"}
+    assert _samples(ws) == []
+
+
+def test_message_sent_while_the_bridge_is_down_arrives_when_it_is_back(
+    ws: Workspace, ingestor: Ingestor, broker: str, key: str, replies: Replies, publish: Any
+) -> None:
+    with running(MqttBridge(ws, ingestor, broker)):
+        pass  # creates the persistent session and its subscriptions
+    publish(data_topic("p", "dev-1", "late"), sign_ei(_payload(6), key))
+    time.sleep(0.3)
+    assert replies.received == [] and _samples(ws) == []
+    with running(MqttBridge(ws, ingestor, broker)):
+        [reply] = replies.wait_for(1)
+    assert reply.body["ok"], reply
+    assert [(s.id, s.label) for s in _samples(ws)] == [(reply.body["sample_id"], "late")]
+
+
+class StuckIngestor:
+    """Takes a message and never finishes it, as a bridge that dies mid-commit would."""
+
+    def __init__(self) -> None:
+        self.called, self.release = threading.Event(), threading.Event()
+
+    def ingest(self, *_args: Any) -> Any:
+        self.called.set()
+        self.release.wait(REPLY_TIMEOUT)
+        raise RuntimeError("the process died before the commit")
+
+
+def test_message_not_committed_before_a_crash_is_delivered_again(
+    ws: Workspace, ingestor: Ingestor, broker: str, key: str, replies: Replies, publish: Any
+) -> None:
+    stuck = StuckIngestor()
+    crashed = MqttBridge(ws, stuck, broker)  # type: ignore[arg-type]
+    crashed.start()
+    publish(data_topic("p", "dev-1", "crash"), sign_ei(_payload(7), key))
+    assert stuck.called.wait(REPLY_TIMEOUT)
+    # Crash: the network thread stops and the TCP connection drops without a DISCONNECT.
+    crashed._client.loop_stop()
+    crashed._client.socket().close()  # type: ignore[union-attr]
+    stuck.release.set()
+    crashed._inbox.close(len(crashed._workers))  # let its worker threads end
+    for worker in crashed._workers:
+        worker.join()
+
+    with running(MqttBridge(ws, ingestor, broker)):
+        [reply] = replies.wait_for(1)  # the crashed bridge's reply never left
+    assert reply.body["ok"], reply
+    assert [(s.id, s.label) for s in _samples(ws)] == [(reply.body["sample_id"], "crash")]
+
+
+def test_many_publishers_every_message_stored_exactly_once(
+    ws: Workspace, ingestor: Ingestor, broker: str, key: str, replies: Replies
+) -> None:
+    count, threads = 500, 4
+    messages = [sign_ei(_payload(1000 + index, steps=10), key) for index in range(count)]
+
+    def send(first: int) -> None:
+        client = _client(broker)
+        infos = []
+        for index in range(first, count, threads):
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.CorrelationData = str(index).encode()
+            topic = data_topic("p", f"dev-{first}", "walk")
+            infos.append(client.publish(topic, messages[index], qos=1, properties=properties))
+        for info in infos:
+            info.wait_for_publish(REPLY_TIMEOUT)
+        client.disconnect()
+        client.loop_stop()
+
+    with running(MqttBridge(ws, ingestor, broker)):
+        senders = [threading.Thread(target=send, args=(first,)) for first in range(threads)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        got = replies.wait_for(count, timeout=60)
+
+    assert all(reply.body["ok"] for reply in got), [r.body for r in got if not r.body["ok"]][:3]
+    by_message = {int(reply.correlation or b"-1"): reply.body["sample_id"] for reply in got}
+    assert sorted(by_message) == list(range(count))
+    stored = _samples(ws)
+    assert len(stored) == count
+    assert sorted(by_message.values()) == sorted(sample.id for sample in stored)
+    assert {sample.device_id for sample in stored} == {f"dev-{i}" for i in range(threads)}
+
+
+def test_broker_problems_are_clear_errors(ws: Workspace, ingestor: Ingestor) -> None:
+    with pytest.raises(InvalidInput, match="mqtt://user:password@host"):
+        MqttBridge(ws, ingestor, "http://localhost:1883")
+    port = _free_port()
+    with pytest.raises(StorageUnavailable, match=f"mqtt://127.0.0.1:{port}") as raised:
+        MqttBridge(ws, ingestor, f"mqtt://someone:secret@127.0.0.1:{port}").start()
+    assert "secret" not in str(raised.value)

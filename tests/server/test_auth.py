@@ -1,0 +1,98 @@
+"""Authentication, roles and limits, checked on every route over real HTTP."""
+
+import re
+
+import pytest
+from fastapi.routing import APIRoute
+from tests.server.conftest import Server
+
+from edgeops.governance.roles import ROLES, allowed
+from edgeops.server import api, ei
+from edgeops.server.app import ServerLimits, create_app
+from edgeops.server.auth import permission_of
+
+OPEN = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def _routes(server: Server) -> list[tuple[str, str, object]]:
+    app = create_app(server.ws)
+    app.state.ingestor.close()
+    found = []
+    for route in [*app.routes, *api.router.routes, *ei.router.routes]:
+        if isinstance(route, APIRoute) and route.path not in OPEN:
+            for method in sorted(route.methods):
+                found.append((method, route.path, permission_of(route.dependant.dependencies)))
+    return found
+
+
+def test_every_route_but_health_declares_a_permission(server: Server) -> None:
+    routes = _routes(server)
+    paths = {path for _, path, _ in routes}
+    documented = set(create_app(server.ws).openapi()["paths"]) - OPEN
+    assert paths == documented, "the walk must cover every documented route"
+    assert [r for r in routes if r[2] is None] == []
+
+
+def test_health_needs_no_key(server: Server) -> None:
+    with server.client() as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/readyz").json() == {"status": "ready"}
+        assert client.get("/openapi.json").status_code == 200
+
+
+def test_every_route_times_every_role(server: Server) -> None:
+    """Each role gets 403 exactly where the permission table says no, and never 401."""
+    keys = {
+        role: server.make_key(role, device_id="dev" if role == "device" else None) for role in ROLES
+    }
+    for method, path, permission in _routes(server):
+        url = re.sub(r"\{project\}", "p", path)
+        url = re.sub(r"\{project_id\}", str(server.project.id), url)
+        url = re.sub(r"\{category\}", "training", url)
+        url = re.sub(r"\{[a-z_]+\}", "1", url)
+        for role, key in keys.items():
+            with server.client(key) as client:
+                answer = client.request(method, url, headers={"x-file-name": "x.json"})
+            expected_denied = not allowed(role, permission)  # type: ignore[arg-type]
+            assert (answer.status_code == 403) == expected_denied, (method, url, role, answer.text)
+            assert answer.status_code != 401, (method, url, role)
+            assert answer.status_code < 500, (method, url, role, answer.text)
+
+
+def test_missing_and_wrong_keys_are_401_json(server: Server) -> None:
+    with server.client() as client:
+        missing = client.get("/api/v1/projects")
+    with server.client("eo_notakey_0000000000000000000000000000") as client:
+        wrong = client.get("/api/v1/projects")
+    assert missing.status_code == 401 and "x-api-key" in missing.json()["error"]
+    assert wrong.status_code == 401 and "invalid" in wrong.json()["error"]
+
+
+def test_bearer_header_works_too(server: Server) -> None:
+    key = server.make_key("viewer")
+    with server.client() as client:
+        answer = client.get("/api/v1/projects", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize("server_limits", [ServerLimits(rate_per_key=1, burst_per_key=3)])
+def test_rate_limit_answers_429_with_retry_after(server: Server) -> None:
+    key = server.make_key("viewer")
+    with server.client(key) as client:
+        codes = [client.get("/api/v1/projects") for _ in range(5)]
+    assert [c.status_code for c in codes[:3]] == [200, 200, 200]
+    limited = codes[-1]
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert "rate limit" in limited.json()["error"]
+
+
+def test_a_key_reaches_only_its_project(server: Server) -> None:
+    other = server.ws.projects.create("other")
+    from tests.server.conftest import key_maker
+
+    other_key = key_maker(server.ws, other)("data-engineer")
+    with server.client(other_key) as client:
+        answer = client.get("/api/v1/projects/p/samples")
+        own = client.get("/api/v1/projects/other/samples")
+    assert answer.status_code == 403 and "another project" in answer.json()["error"]
+    assert own.status_code == 200
