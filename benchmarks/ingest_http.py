@@ -80,7 +80,7 @@ def main() -> None:
             ],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -94,7 +94,7 @@ def main() -> None:
             ingest = run_wrk(f"{url}/api/training/data", key, args.clients, args.seconds)
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            server.wait(timeout=300)  # it moves the staged blobs out before it exits
         with Workspace(home) as ws:
             stored = len(ws.data.samples())
     noop_rate, ingest_rate = noop[0] / noop[2], ingest[0] / ingest[2]

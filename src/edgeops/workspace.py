@@ -19,7 +19,7 @@ from edgeops.errors import InvalidInput, NotFound
 from edgeops.governance import audit, keys, users
 from edgeops.governance.audit import VerifyResult
 from edgeops.governance.keys import Principal
-from edgeops.store import db
+from edgeops.store import db, staging
 from edgeops.store.blobs import BlobStore
 from edgeops.store.tables import ApiKey, AuditEvent, DatasetVersion, Project, Sample, User
 
@@ -155,12 +155,14 @@ class Data:
     def values(self, sample: Sample | dict[str, Any]) -> np.ndarray:
         """The canonical array of a sample or of a dataset version's manifest entry."""
         content_hash = sample["content_hash"] if isinstance(sample, dict) else sample.content_hash
-        return samples.values(self._ws.blobs, content_hash)
+        with self._ws.session() as session:
+            return samples.values(session, self._ws.blobs, content_hash)
 
     def original(self, sample: Sample | dict[str, Any]) -> bytes:
         """The file exactly as it was imported."""
         digest = sample["original_hash"] if isinstance(sample, dict) else sample.original_hash
-        return self._ws.blobs.get(digest)
+        with self._ws.session() as session:
+            return staging.read(session, self._ws.blobs, digest)
 
     def label(self, ids: Sequence[int], label: str, *, project: str | None = None) -> list[Sample]:
         with self._open(project) as (session, proj):

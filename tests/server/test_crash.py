@@ -12,9 +12,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy import func, select
 
 from edgeops.data.formats.ei import sign_ei
 from edgeops.governance import audit, keys
+from edgeops.store.tables import StagedBlob
 from edgeops.workspace import Workspace
 
 
@@ -118,3 +120,7 @@ def test_sigkill_mid_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
                 assert original == acknowledged[sample_id]
         with ws.session() as session:
             assert audit.verify(session).ok
+            # the restarted server moved every staged blob to the blob store on its way out
+            assert session.scalar(select(func.count()).select_from(StagedBlob)) == 0
+        for sample in stored.values():
+            assert ws.blobs.exists(sample.content_hash) and ws.blobs.exists(sample.original_hash)

@@ -1,11 +1,12 @@
 """Continuous ingestion: samples uploaded by devices and tools, made durable in group commits.
 
-Request threads parse uploads and write their blobs durably (each fsyncs its own files; the
-file system's journal commits concurrent fsyncs together). One committer thread inserts the
-rows of every request waiting at that moment in one transaction, commits, and only then answers
-each request: the database's sync is paid once per group, not once per sample.
+Request threads parse uploads. One committer thread inserts the rows and the blobs (staged in
+the database, see `store.staging`) of every request waiting at that moment in one transaction,
+commits, and only then answers each request: one database sync per group makes a whole group
+durable. A mover thread takes staged blobs to the blob store in bulk, off the hot path.
 """
 
+import logging
 import queue
 import threading
 from collections import defaultdict
@@ -20,9 +21,11 @@ from edgeops.data import samples
 from edgeops.data.formats.parse import parse_file
 from edgeops.errors import EdgeopsError, InvalidInput
 from edgeops.governance import audit
-from edgeops.store.blobs import BlobStore
+from edgeops.store import staging
+from edgeops.store.blobs import BlobStore, sha256
 from edgeops.store.tables import Sample
 
+logger = logging.getLogger(__name__)
 Target = Literal["training", "testing", "split"]
 TEST_SHARE_OF_FIVE = 1  # "split": one content-hash bucket in five goes to testing
 
@@ -67,6 +70,7 @@ class Outcome:
 class _Job:
     destination: Destination
     rows: dict[int, dict[str, Any]]  # outcome index → row
+    blobs: dict[str, bytes] = field(default_factory=dict)  # digest → bytes, staged with the rows
     future: "Future[dict[int, int | str]]" = field(default_factory=Future)
 
 
@@ -76,8 +80,11 @@ def split_category(content_hash: str) -> samples.Category:
     return "testing" if int(content_hash[:8], 16) % 5 < TEST_SHARE_OF_FIVE else "training"
 
 
-def parse_upload(upload: Upload, destination: Destination, blobs: BlobStore) -> dict[str, Any]:
-    """Validate and parse one upload, write its blobs, and return its row (not yet committed)."""
+def parse_upload(
+    upload: Upload, destination: Destination
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Validate and parse one upload: its row and its blobs (digest → bytes), to be committed
+    together."""
     label = samples.validate_label(upload.label) if upload.label is not None else None
     parsed = parse_file(
         upload.filename,
@@ -87,12 +94,12 @@ def parse_upload(upload: Upload, destination: Destination, blobs: BlobStore) -> 
         max_bytes=destination.max_bytes,
     )
     canonical = samples.canonical_bytes(parsed.values)
-    content_hash = blobs.put(canonical, durable=True)
+    content_hash, original_hash = sha256(canonical), sha256(upload.data)
     row = samples.new_row(
         destination.project_id,
         parsed,
         content_hash=content_hash,
-        original_hash=blobs.put(upload.data, durable=True),
+        original_hash=original_hash,
         filename=upload.filename,
         label=label,
         source=destination.source,
@@ -103,25 +110,50 @@ def parse_upload(upload: Upload, destination: Destination, blobs: BlobStore) -> 
     row["category"] = (
         split_category(content_hash) if destination.category == "split" else destination.category
     )
-    return row
+    return row, {content_hash: canonical, original_hash: upload.data}
 
 
 class Ingestor:
-    """Turns uploads into committed samples; `ingest` returns only once they are durable."""
+    """Turns uploads into committed samples; `ingest` returns only once they are durable.
+
+    Blobs are committed in the database with their rows (staged), and a mover thread takes
+    them to the blob store every `move_every_s` seconds, so the hot path creates no files."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], blobs: BlobStore, max_group: int = 512
+        self,
+        sessions: sessionmaker[Session],
+        blobs: BlobStore,
+        max_group: int = 512,
+        move_every_s: float = 1.0,
     ) -> None:
         self.sessions = sessions
         self.blobs = blobs
         self.max_group = max_group
+        self.move_every_s = move_every_s
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="edgeops-committer", daemon=True)
+        self._mover = threading.Thread(target=self._move, name="edgeops-blob-mover", daemon=True)
         self._thread.start()
+        self._mover.start()
 
     def close(self) -> None:
         self._jobs.put(None)
         self._thread.join(timeout=30)
+        self._stopping.set()
+        self._mover.join(timeout=60)
+
+    def _move(self) -> None:
+        """Move staged blobs to the blob store until closed (and once more after that)."""
+        while True:
+            stopping = self._stopping.wait(self.move_every_s)
+            try:
+                while staging.flush(self.sessions, self.blobs) > 0:
+                    pass
+            except Exception:  # the blob store is unreachable: the blobs wait, staged and safe
+                logger.exception("moving staged blobs failed; retrying in %s s", self.move_every_s)
+            if stopping:
+                return
 
     def ingest(self, destination: Destination, uploads: list[Upload]) -> list[Outcome]:
         """Parse, store and commit `uploads`; each gets a sample id or an error of its own."""
@@ -129,7 +161,8 @@ class Ingestor:
         job = _Job(destination, {})
         for index, upload in enumerate(uploads):
             try:
-                job.rows[index] = parse_upload(upload, destination, self.blobs)
+                job.rows[index], blobs = parse_upload(upload, destination)
+                job.blobs.update(blobs)
             except EdgeopsError as exc:
                 outcomes[index].error = str(exc)
         if job.rows:
@@ -166,7 +199,8 @@ class Ingestor:
         try:
             with self.sessions() as session:
                 results = _insert_group(session, group)
-                session.commit()  # the blobs are durable already (put with durable=True)
+                staging.stage(session, {d: b for job in group for d, b in job.blobs.items()})
+                session.commit()
         except Exception as exc:  # nothing of the group is acknowledged
             for job in group:
                 job.future.set_exception(exc)

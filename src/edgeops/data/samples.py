@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from edgeops.data.formats import ParsedSample
 from edgeops.errors import InvalidInput, NotFound
 from edgeops.governance import audit
+from edgeops.store import staging
 from edgeops.store.blobs import BlobStore
 from edgeops.store.tables import Project, Sample, utcnow
 
@@ -187,9 +188,10 @@ def remove(session: Session, project: Project, ids: Sequence[int], actor: str) -
     return samples
 
 
-def values(blobs: BlobStore, content_hash: str) -> np.ndarray:
+def values(session: Session, blobs: BlobStore, content_hash: str) -> np.ndarray:
     """The canonical array of a sample, read back from its (verified) blob."""
-    array: np.ndarray = np.load(io.BytesIO(blobs.get(content_hash)), allow_pickle=False)
+    data = staging.read(session, blobs, content_hash)
+    array: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
     return array
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -158,3 +159,16 @@ class ApiKey(Base):
     created_by: Mapped[str] = mapped_column(String(128))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StagedBlob(Base):
+    """A blob taken in by the ingestion server and committed with its sample row, waiting to
+    be moved to the blob store. One database commit makes a whole group of uploads durable,
+    where writing each blob as a file first would cost file creations and fsyncs per sample;
+    `store.staging.flush` moves them out in bulk, with one sync."""
+
+    __tablename__ = "staged_blobs"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    staged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

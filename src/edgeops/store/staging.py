@@ -1,0 +1,53 @@
+"""Staged blobs: blobs committed in the database with the rows that use them, then moved to the
+blob store in bulk. Readers look in the blob store first and here second."""
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from edgeops.errors import CorruptBlob, NotFound
+from edgeops.store.blobs import BlobStore, sha256
+from edgeops.store.tables import StagedBlob
+
+
+def stage(session: Session, blobs: dict[str, bytes]) -> None:
+    """Add blobs (digest → bytes) to the session's transaction, skipping those already staged."""
+    if not blobs:
+        return
+    present = set(session.scalars(select(StagedBlob.digest).where(StagedBlob.digest.in_(blobs))))
+    session.add_all(
+        StagedBlob(digest=digest, data=data)
+        for digest, data in blobs.items()
+        if digest not in present
+    )
+
+
+def read(session: Session, blobs: BlobStore, digest: str) -> bytes:
+    """A blob from the blob store, or from the staging table if it has not moved yet."""
+    try:
+        return blobs.get(digest)
+    except NotFound:
+        data = session.scalar(select(StagedBlob.data).where(StagedBlob.digest == digest))
+        if data is None:
+            raise
+        if sha256(data) != digest:
+            raise CorruptBlob(f"staged blob {digest[:12]} does not match its SHA-256") from None
+        return data
+
+
+def flush(sessions: sessionmaker[Session], blobs: BlobStore, limit: int = 2000) -> int:
+    """Move up to `limit` staged blobs to the blob store: write them, make them durable with one
+    sync, then delete their rows. A crash in between leaves rows that the next flush moves again
+    (writing a blob that exists is a no-op). Returns how many moved."""
+    with sessions() as session:
+        staged = session.execute(select(StagedBlob.digest, StagedBlob.data).limit(limit)).all()
+    if not staged:
+        return 0
+    for digest, data in staged:
+        if not blobs.exists(digest):
+            blobs.put(data)
+    blobs.sync()
+    with sessions() as session:
+        digests = [digest for digest, _ in staged]
+        session.execute(delete(StagedBlob).where(StagedBlob.digest.in_(digests)))
+        session.commit()
+    return len(staged)

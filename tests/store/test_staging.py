@@ -1,0 +1,48 @@
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from edgeops.errors import NotFound
+from edgeops.store import staging
+from edgeops.store.blobs import BlobStore, sha256
+from edgeops.store.tables import StagedBlob
+from edgeops.workspace import Workspace
+
+
+def _count(ws: Workspace) -> int:
+    with ws.session() as session:
+        return int(session.scalar(select(func.count()).select_from(StagedBlob)) or 0)
+
+
+def test_staged_blobs_read_back_before_and_after_they_move(ws: Workspace) -> None:
+    blobs = {sha256(b"one"): b"one", sha256(b"two"): b"two"}
+    with ws.session() as session:
+        staging.stage(session, blobs)
+        staging.stage(session, {sha256(b"one"): b"one"})  # staged twice: kept once
+        session.commit()
+    assert _count(ws) == 2
+    with ws.session() as session:
+        assert staging.read(session, ws.blobs, sha256(b"one")) == b"one"
+    assert not ws.blobs.exists(sha256(b"one"))
+
+    assert staging.flush(ws._sessions, ws.blobs) == 2
+    assert _count(ws) == 0
+    assert ws.blobs.get(sha256(b"two")) == b"two"
+    with ws.session() as session:
+        assert staging.read(session, ws.blobs, sha256(b"two")) == b"two"
+        with pytest.raises(NotFound):
+            staging.read(session, ws.blobs, sha256(b"never"))
+
+
+def test_a_failing_blob_store_keeps_blobs_staged(tmp_path: Path, ws: Workspace) -> None:
+    with ws.session() as session:
+        staging.stage(session, {sha256(b"kept"): b"kept"})
+        session.commit()
+    broken = BlobStore(str(tmp_path / "blobs"))
+    (tmp_path / "blobs" / "sha256").write_text("not a folder")  # every put fails
+    with pytest.raises(Exception):  # noqa: B017 - whatever the OS raises
+        staging.flush(ws._sessions, broken)
+    assert _count(ws) == 1
+    with ws.session() as session:
+        assert staging.read(session, ws.blobs, sha256(b"kept")) == b"kept"
