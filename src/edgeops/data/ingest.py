@@ -261,9 +261,7 @@ def _audit_group(session: Session, group: list[_Job], results: list[dict[int, in
     for (actor, project_id, source), ids in stored.items():
         if ids:
             details = {"ids": sorted(ids), "source": source}
-            audit.record(
-                session, actor, "sample.ingest", f"{len(ids)} samples", project_id, details
-            )
+            audit.record(session, actor, "sample.ingest", _count(len(ids)), project_id, details)
 
 
 def _duplicate_error(sample_id: int | None) -> str:
@@ -275,3 +273,7 @@ def check_target(category: str) -> Target:
     if category not in ("training", "testing", "split"):
         raise InvalidInput(f"unknown category {category!r}: use training, testing or split")
     return category  # type: ignore[return-value]
+
+
+def _count(samples_stored: int) -> str:
+    return f"{samples_stored} sample" + ("" if samples_stored == 1 else "s")

@@ -3,6 +3,8 @@
 import json
 import shlex
 import shutil
+import threading
+import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -93,6 +95,64 @@ def run(folder: Path, console: Console, invoke: Callable[[list[str]], int]) -> N
     step("9. what changed", "data", "diff", versions[1], versions[0])
     step("10. the first version still reads back as it was", "data", "list",
          "--version", versions[1], "--limit", "6")  # fmt: skip
+    ids = _collect_from_a_device(home, console)
+    step("14. a sample that came over HTTP", "data", "show", str(ids[-1]))
+    step("15. who did what, hash-chained", "audit", "log", "--limit", "6")
+    step("16. nobody edited the log", "audit", "verify")
+
+
+def _collect_from_a_device(home: Path, console: Console) -> list[int]:
+    """Steps 11-13: a device key, the server, and a watch streaming over EI's ingestion API."""
+    import httpx
+    import uvicorn
+
+    from edgeops.server.app import create_app
+    from edgeops.workspace import Workspace
+
+    console.rule("[bold]11. a key for one device (its secret is shown once)")
+    console.print(
+        "$ edgeops keys create --project basic-motions --role device --device watch-9",
+        style="cyan", highlight=False,
+    )  # fmt: skip
+    with Workspace(home, create=False) as ws:
+        _, secret = ws.keys.create("device", project="basic-motions", name="watch-9",
+                                   device_id="watch-9")  # fmt: skip
+        hmac_key = ws.projects.get("basic-motions").hmac_key
+        console.print(f"device key {secret[:16]}… (stored hashed; shown once)")
+
+        console.rule("[bold]12. the server: REST API and Edge Impulse-compatible ingestion")
+        server = uvicorn.Server(uvicorn.Config(create_app(ws), port=0, log_level="error"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        console.print(f"$ edgeops serve --port {port}", style="cyan", highlight=False)
+
+        console.rule("[bold]13. the watch streams 1-second windows, signed with the project key")
+        recordings, _ = basic_motions()
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"x-api-key": secret}
+        ) as http:
+            for index in range(5):
+                payload = {"device_name": "watch-9", "device_type": "SMARTWATCH",
+                           "interval_ms": 100, "sensors": SENSORS,
+                           "values": (recordings[index][:10] * 1.01).tolist()}  # fmt: skip
+                answer = http.post("/api/training/data", content=sign_ei(payload, hmac_key),
+                                   headers={"x-file-name": f"watch.{index}.json",
+                                            "x-label": "badminton"})  # fmt: skip
+                if index == 0:
+                    console.print(
+                        "$ curl -X POST http://127.0.0.1:PORT/api/training/data "
+                        "-H 'x-api-key: …' -H 'x-file-name: watch.0.json' "
+                        "-H 'x-label: badminton' --data-binary @watch.0.json",
+                        style="cyan", highlight=False,
+                    )  # fmt: skip
+                console.print(f"  {answer.status_code} {answer.text}")
+        server.should_exit = True
+        thread.join(timeout=10)
+        console.print("each 200 came after the sample was committed and its bytes synced")
+        return [s.id for s in ws.data.samples() if s.source.startswith("http")]
 
 
 def _version_ids(invoke: Callable[[list[str]], int], home: Path) -> list[str]:
