@@ -44,6 +44,7 @@ bench: $(STAMP) services
 	@command -v wrk >/dev/null || apt-get install -y -q wrk
 	$(PY) benchmarks/ingest_files.py
 	$(PY) benchmarks/ingest_http.py
+	$(PY) benchmarks/ingest_mqtt.py
 
 clean:
 	rm -rf $(VENV) .demo .edgeops .pytest_cache .mypy_cache .ruff_cache
