@@ -1,8 +1,8 @@
 """parse_file: dispatch by extension, the size limits, and that only InvalidSample escapes."""
 
-import contextlib
 import io
 import json
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from scipy.io import wavfile
+from tests.data.formats.checks import check_parses_or_rejects
 
 from edgeops.data.formats.ei import sign_ei
 from edgeops.data.formats.parse import SUPPORTED_EXTENSIONS, parse_file
@@ -121,5 +122,6 @@ def test_file_at_the_limit_is_accepted() -> None:
 def test_random_bytes_under_any_name_raise_only_invalid_sample(
     name: str, data: bytes, hmac_key: str | None, interval_ms: float | None
 ) -> None:
-    with contextlib.suppress(InvalidSample):
-        parse_file(name, data, hmac_key=hmac_key, interval_ms=interval_ms)
+    check_parses_or_rejects(
+        partial(parse_file, name), data, hmac_key=hmac_key, interval_ms=interval_ms
+    )
