@@ -122,3 +122,16 @@ def test_usage_errors_exit_2(edgeops: Callable[..., subprocess.CompletedProcess[
     assert edgeops("--help").returncode == 0
     version = edgeops("--version")
     assert version.returncode == 0 and version.stdout.startswith("edgeops 0.")
+
+
+def test_blocks_list_names_every_registered_block(
+    edgeops: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    from edgeops.blocks import registry
+
+    listed = json.loads(edgeops("blocks", "list", "--json").stdout)
+    assert [(b["name"], b["version"]) for b in listed] == [
+        (block.name, block.version) for block in registry.all_blocks()
+    ]
+    assert all(isinstance(b["params"], dict) and b["kind"] == "feature" for b in listed)
+    assert "spectral" in edgeops("blocks", "list").stdout

@@ -1,0 +1,1 @@
+"""Blocks: versioned, parameterised steps (feature blocks, learners) and their one registry."""
