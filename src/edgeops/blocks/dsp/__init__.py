@@ -1,5 +1,6 @@
 """Feature blocks (DSP): numpy references with C twins. Importing this registers them."""
 
-from edgeops.blocks.dsp import flatten, raw, spectral
+from edgeops.blocks.dsp import audio, flatten, mfcc, mfe, raw, spectral, spectrogram
 
 __all__ = ["flatten", "raw", "spectral"]
+__all__ += ["audio", "mfcc", "mfe", "spectrogram"]

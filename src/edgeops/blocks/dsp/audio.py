@@ -1,0 +1,272 @@
+"""Shared audio front end: framing, power spectra, mel filterbanks, DCT, and their C twin."""
+
+import math
+from typing import Any
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from edgeops.blocks.base import BlockParams, CFunction, SignalSpec, require_windows
+from edgeops.blocks.dsp.cbuild import c_float, float_array, header
+from edgeops.errors import InvalidInput
+
+# Added to every energy before a log so silence stays finite; python_speech_features replaces
+# exact zeros by the same float64 epsilon, so the two agree for non-silent frames to ~1e-13.
+ENERGY_FLOOR = float(np.finfo(np.float64).eps)
+
+
+class AudioParams(BlockParams):
+    """Framing parameters shared by the audio blocks."""
+
+    frame_length_s: float = Field(0.02, gt=0, le=1.0)
+    frame_stride_s: float = Field(0.01, gt=0, le=1.0)
+    fft_length: int = Field(256, ge=16, le=4096)
+    pre_emphasis: float = Field(0.0, ge=0, le=1)
+
+    @field_validator("fft_length")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError("fft_length must be a power of two from 16 to 4096")
+        return value
+
+
+def to_samples(seconds: float, frequency_hz: float) -> int:
+    """`seconds` at `frequency_hz` in whole samples, rounding halves up (python_speech_features)."""
+    return math.floor(seconds * frequency_hz + 0.5)
+
+
+class Framing:
+    """How one window is cut: `frame_length` samples every `stride` samples, `count` frames."""
+
+    def __init__(self, block: str, params: AudioParams, spec: SignalSpec) -> None:
+        if spec.axes != 1:
+            raise InvalidInput(
+                f"{block}: audio blocks take one axis; this signal has {spec.axes} "
+                "(select a single microphone channel first)"
+            )
+        self.frame_length = to_samples(params.frame_length_s, spec.frequency_hz)
+        self.stride = to_samples(params.frame_stride_s, spec.frequency_hz)
+        rate = f"{spec.frequency_hz:g} Hz"
+        if self.frame_length < 1 or self.stride < 1:
+            raise InvalidInput(
+                f"{block}: frame_length_s {params.frame_length_s:g} s and frame_stride_s "
+                f"{params.frame_stride_s:g} s must each be at least one sample at {rate}"
+            )
+        if params.fft_length < self.frame_length:
+            raise InvalidInput(
+                f"{block}: fft_length {params.fft_length} is shorter than frame_length "
+                f"{params.frame_length_s:g} s × {rate} = {self.frame_length} samples "  # noqa: RUF001
+                "(raise fft_length or shorten the frame)"
+            )
+        if spec.window_samples < self.frame_length:
+            raise InvalidInput(
+                f"{block}: window_samples {spec.window_samples} is shorter than one frame "
+                f"(frame_length_s {params.frame_length_s:g} s × {rate} = "  # noqa: RUF001
+                f"{self.frame_length} samples); lengthen the window or shorten the frame"
+            )
+        self.count = 1 + (spec.window_samples - self.frame_length) // self.stride
+
+
+def check_band(
+    block: str, spec: SignalSpec, num_filters: int, fft_length: int, low_hz: float, high_hz: float
+) -> tuple[float, float]:
+    """The filterbank's (low, high) edges in Hz (high 0 = Nyquist), or InvalidInput if they are
+    out of order, above Nyquist, or leave a filter without any FFT bin."""
+    nyquist = spec.frequency_hz / 2
+    high = high_hz or nyquist
+    if high > nyquist:
+        raise InvalidInput(
+            f"{block}.high_frequency_hz: {high_hz:g} is above the Nyquist frequency "
+            f"{nyquist:g} Hz of a {spec.frequency_hz:g} Hz signal (0 means Nyquist)"
+        )
+    if not low_hz < high:
+        raise InvalidInput(
+            f"{block}.low_frequency_hz: {low_hz:g} must be below the high edge {high:g} Hz"
+        )
+    bank = mel_filterbank(num_filters, fft_length, spec.frequency_hz, low_hz, high)
+    empty = np.flatnonzero(~bank.any(axis=1))
+    if len(empty):
+        raise InvalidInput(
+            f"{block}.num_filters: {num_filters} filters between {low_hz:g} and {high:g} Hz "
+            f"leave filter {int(empty[0])} without any bin of a {fft_length}-point FFT at "
+            f"{spec.frequency_hz:g} Hz; use fewer filters, a longer fft_length or a wider band"
+        )
+    return low_hz, high
+
+
+def hz_to_mel(hz: np.ndarray | float) -> Any:
+    return 2595 * np.log10(1 + np.asarray(hz) / 700.0)
+
+
+def mel_to_hz(mel: np.ndarray | float) -> Any:
+    return 700 * (10 ** (np.asarray(mel) / 2595.0) - 1)
+
+
+def mel_filterbank(
+    num_filters: int, fft_length: int, frequency_hz: float, low_hz: float, high_hz: float
+) -> np.ndarray:
+    """(num_filters, fft_length/2 + 1) triangular filters equally spaced on the HTK mel scale,
+    built exactly as python_speech_features' `get_filterbanks` (edges floored to FFT bins)."""
+    points = np.linspace(hz_to_mel(low_hz), hz_to_mel(high_hz), num_filters + 2)
+    bins = np.floor((fft_length + 1) * mel_to_hz(points) / frequency_hz)
+    bank = np.zeros((num_filters, fft_length // 2 + 1))
+    for j in range(num_filters):
+        for i in range(int(bins[j]), int(bins[j + 1])):
+            bank[j, i] = (i - bins[j]) / (bins[j + 1] - bins[j])
+        for i in range(int(bins[j + 1]), int(bins[j + 2])):
+            bank[j, i] = (bins[j + 2] - i) / (bins[j + 2] - bins[j + 1])
+    return bank
+
+
+def dct_matrix(num_coefficients: int, size: int) -> np.ndarray:
+    """Rows 0..num_coefficients-1 of the orthonormal DCT-II of length `size`
+    (scipy's `dct(x, type=2, norm='ortho')` is `matrix @ x`)."""
+    k = np.arange(num_coefficients)[:, None]
+    n = np.arange(size)[None, :]
+    matrix: np.ndarray = np.sqrt(2.0 / size) * np.cos(np.pi * k * (2 * n + 1) / (2 * size))
+    matrix[0] /= np.sqrt(2.0)
+    return matrix
+
+
+def lifter_weights(num_coefficients: int, lifter: int) -> np.ndarray:
+    """Cepstral lifter 1 + (L/2)·sin(πn/L) (python_speech_features' `lifter`); ones when L = 0."""
+    if lifter <= 0:
+        return np.ones(num_coefficients)
+    n = np.arange(num_coefficients)
+    weights: np.ndarray = 1 + (lifter / 2.0) * np.sin(np.pi * n / lifter)
+    return weights
+
+
+def power_frames(
+    windows: np.ndarray, spec: SignalSpec, params: AudioParams, framing: Framing
+) -> np.ndarray:
+    """(n, frames, fft_length/2 + 1) float64: each window pre-emphasised as a whole
+    (y[0] = x[0], y[t] = x[t] - a·x[t-1]), then cut into frames, each zero-padded to
+    fft_length, as power |X[k]|² / fft_length."""
+    x = require_windows(windows, spec)[:, :, 0].astype(np.float64)
+    if params.pre_emphasis:
+        x = np.concatenate([x[:, :1], x[:, 1:] - params.pre_emphasis * x[:, :-1]], axis=1)
+    starts = np.arange(framing.count) * framing.stride
+    frames = x[:, starts[:, None] + np.arange(framing.frame_length)[None, :]]
+    spectrum = np.fft.rfft(frames, n=params.fft_length, axis=2)
+    power: np.ndarray = (spectrum.real**2 + spectrum.imag**2) / params.fft_length
+    return power
+
+
+def normalise_db(db: np.ndarray, noise_floor_db: float) -> np.ndarray:
+    """(dB - floor) / -floor clipped to [0, 1]: the floor maps to 0, 0 dB and above to 1."""
+    clipped: np.ndarray = np.clip((db - noise_floor_db) / -noise_floor_db, 0.0, 1.0)
+    return clipped
+
+
+def sparse_filterbank_c(name: str, bank: np.ndarray) -> str:
+    """The filterbank as C tables: `<name>_first[f]`, `<name>_count[f]`, and the nonzero-span
+    weights of all filters back to back in `<name>_weights`."""
+    firsts, counts, weights = [], [], []
+    for row in bank:
+        nonzero = np.flatnonzero(row)
+        first, last = int(nonzero[0]), int(nonzero[-1])
+        firsts.append(first)
+        counts.append(last - first + 1)
+        weights.extend(row[first : last + 1])
+    ints = ", ".join(str(v) for v in firsts), ", ".join(str(v) for v in counts)
+    return (
+        f"static const int {name}_first[{len(firsts)}] = {{{ints[0]}}};\n"
+        f"static const int {name}_count[{len(counts)}] = {{{ints[1]}}};\n"
+        + float_array(f"{name}_weights", weights)
+    )
+
+
+def audio_c_function(
+    name: str,
+    spec: SignalSpec,
+    params: AudioParams,
+    framing: Framing,
+    tables: str,
+    per_frame: str,
+    features_per_frame: int,
+    declarations: str = "",
+) -> CFunction:
+    """The C shared by the audio blocks: pre-emphasis of the whole window, then per frame a
+    zero-padded `edgeops_rfft` into `power[0..fft_length/2]`, followed by `per_frame`, which
+    writes `features_per_frame` floats to `out`."""
+    size = params.fft_length
+    angles = [2 * math.pi * k / size for k in range(size // 2)]
+    twiddles = float_array(f"{name}_cos", [math.cos(a) for a in angles]) + float_array(
+        f"{name}_sin", [math.sin(a) for a in angles]
+    )
+    source = f"""#include <math.h>
+{header("fft.h")}
+{header("mel.h")}
+{twiddles}{tables}
+int {name}(const float *input, float *output)
+{{
+    static float signal[{spec.window_samples}], re[{size}], im[{size}], power[{size // 2 + 1}];
+{declarations}    int frame, t, k;
+    edgeops_preemphasis(input, signal, {spec.window_samples}, {c_float(params.pre_emphasis)});
+    for (frame = 0; frame < {framing.count}; frame++) {{
+        const float *start = signal + frame * {framing.stride};
+        float *out = output + frame * {features_per_frame};
+        for (t = 0; t < {framing.frame_length}; t++) re[t] = start[t];
+        for (t = {framing.frame_length}; t < {size}; t++) re[t] = 0.0f;
+        edgeops_rfft(re, im, {size}, {name}_cos, {name}_sin);
+        for (k = 0; k <= {size // 2}; k++) power[k] = (re[k] * re[k] + im[k] * im[k]) / {size}.0f;
+{per_frame}    }}
+    return 0;
+}}
+"""
+    return CFunction(
+        name=name,
+        source=source,
+        input_len=spec.window_samples,
+        output_len=framing.count * features_per_frame,
+    )
+
+
+class MelParams(AudioParams):
+    """Framing plus a mel filterbank between `low_frequency_hz` and `high_frequency_hz`
+    (0 = Nyquist)."""
+
+    num_filters: int = Field(40, ge=2, le=128)
+    low_frequency_hz: float = Field(0.0, ge=0)
+    high_frequency_hz: float = Field(0.0, ge=0)
+
+
+class MelFrontEnd:
+    """A checked mel front end for one signal: framing, the filterbank, and log energies."""
+
+    def __init__(self, block: str, params: MelParams, spec: SignalSpec) -> None:
+        self.params, self.spec = params, spec
+        self.framing = Framing(block, params, spec)
+        low, high = check_band(
+            block,
+            spec,
+            params.num_filters,
+            params.fft_length,
+            params.low_frequency_hz,
+            params.high_frequency_hz,
+        )
+        self.bank = mel_filterbank(
+            params.num_filters, params.fft_length, spec.frequency_hz, low, high
+        )
+
+    def log_energies(self, windows: np.ndarray) -> np.ndarray:
+        """(n, frames, num_filters) float64 ln(filterbank energy + ENERGY_FLOOR): what
+        python_speech_features' `logfbank` computes with a rectangular window."""
+        power = power_frames(windows, self.spec, self.params, self.framing)
+        energies: np.ndarray = np.log(power @ self.bank.T + ENERGY_FLOOR)
+        return energies
+
+    def c_tables(self, name: str) -> str:
+        return sparse_filterbank_c(name, self.bank)
+
+    def c_energies(self, name: str, target: str) -> str:
+        """C statement filling `target[f]` with ln(energy + ENERGY_FLOOR)."""
+        count = self.params.num_filters
+        return (
+            f"        edgeops_mel_energies(power, {name}_first, {name}_count, {name}_weights, "
+            f"{count}, {target});\n"
+            f"        for (k = 0; k < {count}; k++) "
+            f"{target}[k] = logf({target}[k] + {c_float(ENERGY_FLOOR)});\n"
+        )

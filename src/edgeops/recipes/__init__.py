@@ -1,0 +1,1 @@
+"""Recipes: window settings, feature blocks and a learner, versioned by the hash of their spec."""
