@@ -13,6 +13,10 @@ SPECS = [
     SignalSpec(frequency_hz=62.5, axes=1, window_samples=128),
     SignalSpec(frequency_hz=16000.0, axes=1, window_samples=16),
     SignalSpec(frequency_hz=8000.0, axes=1, window_samples=4000),  # audio: 0.5 s at 8 kHz
+    # images: one window = one image, (h*w, c); frequency is meaningless (1 Hz keeps
+    # vibration_windows finite).
+    SignalSpec(frequency_hz=1.0, axes=3, window_samples=24 * 32, image_shape=(24, 32, 3)),
+    SignalSpec(frequency_hz=1.0, axes=1, window_samples=20 * 10, image_shape=(20, 10, 1)),
 ]
 
 # Float32 C cannot reach check_block's absolute 1e-7 near zero for MFCCs (cepstral coefficients

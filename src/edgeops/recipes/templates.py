@@ -81,8 +81,13 @@ input:
   channels: 1               # 1 = grayscale, 3 = RGB
 
 features:
-  - name: image             # pixel values, colour-converted and scaled (block defaults)
-    params: {}
+  - name: image             # pixels resized (fit | crop | squash), colour-converted, scaled
+    params:
+      width: 96
+      height: 96
+      resize: fit           # fit (letterbox) | crop (centre) | squash (ignore aspect)
+      color: grayscale      # grayscale | rgb
+      scale: unit           # unit (0..1) | int8 (pixel - 128)
 
 learner:
   name: nn-classifier

@@ -1,0 +1,250 @@
+"""Feature-block throughput (numpy) and C cost per window (callgrind) for `mfcc` and `spectral`.
+
+Prints JSON:
+- mfcc: clips/s for our `mfcc` block on one-second 16 kHz clips (seeded speech-like signal:
+  formant-like chirps on a pitch pulse train, syllable envelope, noise) beside
+  `python_speech_features.mfcc` with matched parameters on the same clips in the same run, their
+  ratio, and the max abs difference between the two outputs on the frames both produce.
+- spectral: windows/s for our `spectral` block (default params) on two-second 3-axis 100 Hz
+  vibration windows beside a plain numpy reference (rfft power, band sums, argsort peaks), the
+  ratio, and the max abs difference.
+- c: instructions per window of the generated C, measured with callgrind as
+  (Ir(K=11) - Ir(K=1)) / 10 so that process start-up is excluded.
+
+    .venv/bin/python benchmarks/features.py [--clips 1000] [--windows 10000] [--skip-callgrind]
+"""
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import python_speech_features as psf
+
+from edgeops.blocks.base import CFunction, SignalSpec
+from edgeops.blocks.dsp.cbuild import GCC_FLAGS
+from edgeops.blocks.dsp.mfcc import MFCC
+from edgeops.blocks.dsp.spectral import POWER_FLOOR, Spectral
+from edgeops.testing import vibration_windows
+
+AUDIO_HZ = 16_000.0
+# python_speech_features' mfcc(numcep=13, nfilt=32, nfft=512, winlen=0.02, winstep=0.02,
+# preemph=0.98, winfunc=ones, appendEnergy=False); 16 kHz needs nfft >= 320.
+MFCC_PARAMS = {"num_cepstral": 13, "num_filters": 32, "fft_length": 512, "frame_length_s": 0.02,
+               "frame_stride_s": 0.02, "pre_emphasis": 0.98}  # fmt: skip
+BATCH = 100  # clips per call of our block (bounds memory: 100 clips * 50 frames * 257 bins)
+
+
+def speech_like_clips(count: int, seed: int = 0) -> np.ndarray:
+    """(count, 16000) float32: three formant-like chirps modulated by a pitch pulse train and a
+    syllable-rate envelope, plus white noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(AUDIO_HZ)) / AUDIO_HZ
+    clips = np.empty((count, len(t)), dtype=np.float32)
+    for i in range(count):
+        pitch = rng.uniform(90, 250) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * t))
+        glottal = 0.5 + 0.5 * np.cos(2 * np.pi * np.cumsum(pitch) / AUDIO_HZ) ** 8
+        signal = np.zeros_like(t)
+        for low, high, amplitude in ((300, 900, 1.0), (900, 2500, 0.5), (2500, 3500, 0.25)):
+            start, end = rng.uniform(low, high, size=2)
+            phase = 2 * np.pi * (start * t + (end - start) * t**2 / 2) + rng.uniform(0, 2 * np.pi)
+            signal += amplitude * np.sin(phase)
+        envelope = np.clip(np.sin(2 * np.pi * rng.uniform(2, 5) * t + rng.uniform(0, 6)), 0, 1)
+        noise = 0.02 * rng.standard_normal(len(t))
+        clips[i] = 0.3 * signal * glottal * envelope + noise
+    return clips
+
+
+def bench_mfcc(count: int) -> dict[str, Any]:
+    clips = speech_like_clips(count)
+    spec = SignalSpec(frequency_hz=AUDIO_HZ, axes=1, window_samples=clips.shape[1])
+    block = MFCC(MFCC_PARAMS)
+    p = block.params
+    frames = block.front_end(spec).framing.count
+    windows = clips.reshape(count, -1, 1)
+
+    def ours() -> np.ndarray:
+        parts = [block.transform(windows[i : i + BATCH], spec) for i in range(0, count, BATCH)]
+        return np.concatenate(parts).reshape(count, frames, p.num_cepstral)
+
+    def reference() -> np.ndarray:
+        return np.stack([
+            psf.mfcc(clip.astype(np.float64), samplerate=AUDIO_HZ, winlen=p.frame_length_s,
+                     winstep=p.frame_stride_s, numcep=p.num_cepstral, nfilt=p.num_filters,
+                     nfft=p.fft_length, lowfreq=0, highfreq=None, preemph=p.pre_emphasis,
+                     ceplifter=p.cep_lifter, appendEnergy=False,
+                     winfunc=lambda x: np.ones((x,)))[:frames]
+            for clip in clips
+        ])  # fmt: skip
+
+    block.transform(windows[:2], spec)  # warm-up
+    ours_out, ours_s = timed(ours)
+    ref_out, ref_s = timed(reference)
+    return {
+        "clips": count,
+        "clip": "1 s at 16 kHz, synthetic speech-like (seeded)",
+        "params": p.model_dump(),
+        "frames_per_clip": frames,
+        "edgeops_clips_per_s": round(count / ours_s, 1),
+        "python_speech_features_clips_per_s": round(count / ref_s, 1),
+        "ratio_edgeops_vs_psf": round(ref_s / ours_s, 3),
+        "max_abs_diff_vs_psf": float(np.max(np.abs(ours_out - ref_out))),
+        "max_abs_value": float(np.max(np.abs(ref_out))),
+        "librosa": "not installed",
+    }
+
+
+def spectral_reference(x: np.ndarray, frequency_hz: float, size: int, bands: int,
+                       peaks: int) -> np.ndarray:  # fmt: skip
+    """A plain numpy spectral-features reference, one axis at a time."""
+    n, _, axes = x.shape
+    half = size // 2
+    band_of_bin = np.minimum(np.arange(half + 1) * bands // half, bands - 1)
+    starts = np.flatnonzero(np.r_[True, np.diff(band_of_bin) != 0])
+    out = []
+    for axis in range(axes):
+        power = np.abs(np.fft.rfft(x[:, :, axis].astype(np.float64), n=size, axis=1)) ** 2 / size
+        band_power = np.add.reduceat(power, starts, axis=1)
+        inner = power[:, 1:-1]
+        heights = np.where((inner > power[:, :-2]) & (inner > power[:, 2:]), inner, -np.inf)
+        top = np.argsort(-heights, axis=1, kind="stable")[:, :peaks]
+        top_h = np.take_along_axis(heights, top, axis=1)
+        found = np.isfinite(top_h)
+        pairs = np.stack([np.where(found, (top + 1) * frequency_hz / size, 0.0),
+                          np.where(found, top_h, 0.0)], axis=2).reshape(n, 2 * peaks)  # fmt: skip
+        out.append(np.concatenate([np.log10(band_power + POWER_FLOOR), pairs], axis=1))
+    return np.concatenate(out, axis=1).astype(np.float32)
+
+
+def bench_spectral(count: int) -> dict[str, Any]:
+    spec = SignalSpec(frequency_hz=100.0, axes=3, window_samples=200)
+    windows = vibration_windows(spec, count, seed=1).astype(np.float32)
+    block = Spectral()
+    p = block.params
+    block.transform(windows[:10], spec)  # warm-up
+    ours_out, ours_s = timed(lambda: block.transform(windows, spec))
+    ref_out, ref_s = timed(
+        lambda: spectral_reference(windows, spec.frequency_hz, p.fft_length, p.bands, p.peaks)
+    )
+    return {
+        "windows": count,
+        "window": "2 s, 3 axes at 100 Hz, vibration model (edgeops.testing.vibration_windows)",
+        "params": p.model_dump(),
+        "edgeops_windows_per_s": round(count / ours_s, 1),
+        "numpy_reference_windows_per_s": round(count / ref_s, 1),
+        "ratio_edgeops_vs_numpy_reference": round(ref_s / ours_s, 3),
+        "max_abs_diff_vs_reference": float(np.max(np.abs(ours_out - ref_out))),
+    }
+
+
+def timed(run: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    result = run()
+    return result, time.perf_counter() - start
+
+
+_HARNESS = """
+#include <stdio.h>
+#include <stdlib.h>
+
+static float inputs[%(windows)d][%(input_len)d];
+static float output[%(output_len)d];
+
+int main(int argc, char **argv)
+{
+    /* Always read all %(windows)d windows, so only the block calls differ between runs. */
+    int k, i, runs = argc > 1 ? atoi(argv[1]) : 1;
+    double checksum = 0.0;
+    if (fread(inputs, sizeof(float), %(total)d, stdin) != %(total)d) return 1;
+    for (k = 0; k < runs && k < %(windows)d; k++) {
+        if (%(name)s(inputs[k], output) != 0) return 2;
+        for (i = 0; i < %(output_len)d; i++) checksum += output[i];
+    }
+    printf("%%g\\n", checksum);
+    return 0;
+}
+"""
+
+K_LOW, K_HIGH = 1, 11
+
+
+def callgrind_per_window(function: CFunction, windows: np.ndarray, work: Path) -> dict[str, Any]:
+    """Instructions per call of `function`, from callgrind totals at K_HIGH and K_LOW calls."""
+    program = function.source + _HARNESS % {
+        "name": function.name, "input_len": function.input_len,
+        "output_len": function.output_len, "windows": K_HIGH,
+        "total": K_HIGH * function.input_len,
+    }  # fmt: skip
+    source, binary = work / f"{function.name}.c", work / function.name
+    source.write_text(program, encoding="utf-8")
+    subprocess.run(["gcc", *GCC_FLAGS, str(source), "-o", str(binary), "-lm"], check=True,
+                   capture_output=True)  # fmt: skip
+    data = np.ascontiguousarray(windows[:K_HIGH], dtype=np.float32).tobytes()
+    totals = {}
+    for runs in (K_LOW, K_HIGH):
+        out_file = work / f"{function.name}.{runs}.callgrind"
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
+                        str(binary), str(runs)], input=data, check=True,
+                       capture_output=True)  # fmt: skip
+        text = out_file.read_text()
+        match = re.search(r"^(?:totals|summary):\s*(\d+)", text, re.MULTILINE)
+        assert match, f"no totals/summary line in {out_file}"
+        totals[runs] = int(match.group(1))
+    per_window = (totals[K_HIGH] - totals[K_LOW]) / (K_HIGH - K_LOW)
+    return {
+        "instructions_per_window": round(per_window),
+        f"total_instructions_k{K_LOW}": totals[K_LOW],
+        f"total_instructions_k{K_HIGH}": totals[K_HIGH],
+        "input_floats": function.input_len,
+        "output_floats": function.output_len,
+    }
+
+
+def bench_callgrind() -> dict[str, Any]:
+    if shutil.which("valgrind") is None:
+        return {"skipped": "valgrind not found on PATH"}
+    if shutil.which("gcc") is None:
+        return {"skipped": "gcc not found on PATH"}
+    audio_spec = SignalSpec(frequency_hz=AUDIO_HZ, axes=1, window_samples=int(AUDIO_HZ))
+    vib_spec = SignalSpec(frequency_hz=100.0, axes=3, window_samples=200)
+    mfcc = MFCC(MFCC_PARAMS)
+    method = (
+        f"callgrind Ir, (total(K={K_HIGH}) - total(K={K_LOW})) / {K_HIGH - K_LOW}, "
+        f"gcc {' '.join(GCC_FLAGS)}"
+    )
+    with tempfile.TemporaryDirectory(prefix="edgeops-callgrind-") as tmp:
+        work = Path(tmp)
+        return {
+            "method": method,
+            "spectral": callgrind_per_window(
+                Spectral().emit_c(vib_spec), vibration_windows(vib_spec, K_HIGH, seed=2), work
+            ),
+            "mfcc": callgrind_per_window(
+                mfcc.emit_c(audio_spec), speech_like_clips(K_HIGH, seed=2), work
+            ),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=1_000)
+    parser.add_argument("--windows", type=int, default=10_000)
+    parser.add_argument("--skip-callgrind", action="store_true")
+    args = parser.parse_args()
+    report: dict[str, Any] = {
+        "benchmark": "features",
+        "mfcc": bench_mfcc(args.clips),
+        "spectral": bench_spectral(args.windows),
+        "c": {"skipped": "--skip-callgrind"} if args.skip_callgrind else bench_callgrind(),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

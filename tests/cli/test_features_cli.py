@@ -1,0 +1,74 @@
+"""`edgeops features extract` as a user runs it: a real process, --json, the cache, errors."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+KEY = "test-hmac-key"
+RECIPE = """\
+name: motion
+input: {axes: [accX, accY, accZ], frequency_hz: 100, window_ms: 500, stride_ms: 250}
+features:
+  - {name: spectral, params: {fft_length: 64}}
+  - {name: flatten}
+learner: {name: trees}
+"""
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def edgeops(tmp_path: Path) -> Run:
+    env = {**os.environ, "EDGEOPS_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    env.pop("EDGEOPS_DATABASE_URL", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "edgeops", *args], env=env, text=True, capture_output=True,
+            cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+
+    return run
+
+
+def test_extract_summary_json_and_cache(
+    edgeops: Run, write_ei: Callable[..., Path], tmp_path: Path
+) -> None:
+    for i in range(1, 4):
+        folder = write_ei(f"idle.{i}.json", seed=i, steps=120).parent
+    assert edgeops("init", "--project", "p").returncode == 0
+    assert edgeops("data", "import", str(folder), "--hmac-key", KEY).returncode == 0
+    assert edgeops("data", "commit", "-m", "v1").returncode == 0
+    version = json.loads(edgeops("data", "versions", "--json").stdout)[0]["short_id"]
+    recipe = tmp_path / "motion.yaml"
+    recipe.write_text(RECIPE)
+
+    first = edgeops("features", "extract", "--recipe", str(recipe), "--version", version,
+                    "--workers", "2", "--json")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["windows"] == 9
+    assert summary["features"] == 3 * 10 + 3 * 7
+    assert (summary["cache_hits"], summary["cache_misses"]) == (0, 3)
+
+    again = edgeops("features", "extract", "--recipe", str(recipe), "--version", version)
+    assert again.returncode == 0, again.stderr
+    assert "9 windows · 51 features per window · cache 3 hits, 0 misses" in again.stdout
+
+
+def test_errors_are_one_line(edgeops: Run, tmp_path: Path) -> None:
+    assert edgeops("init", "--project", "p").returncode == 0
+    recipe = tmp_path / "motion.yaml"
+    recipe.write_text(RECIPE)
+    missing = edgeops("features", "extract", "--recipe", str(recipe), "--version", "abcd")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().startswith("error:")
+    assert "no dataset version abcd" in missing.stderr
+    absent = edgeops("features", "extract", "--recipe", "nope.yaml", "--version", "abcd")
+    assert absent.returncode == 2
+    assert "nope.yaml: no such file" in absent.stderr
