@@ -45,6 +45,7 @@ bench: $(STAMP) services
 	$(PY) benchmarks/ingest_files.py
 	$(PY) benchmarks/ingest_http.py
 	$(PY) benchmarks/ingest_mqtt.py
+	$(PY) benchmarks/features.py
 
 clean:
 	rm -rf $(VENV) .demo .edgeops .pytest_cache .mypy_cache .ruff_cache
