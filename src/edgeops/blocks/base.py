@@ -2,12 +2,22 @@
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from edgeops.errors import InvalidInput
+
+
+def _power_of_two(value: int) -> int:
+    if value & (value - 1):
+        raise ValueError("fft_length must be a power of two from 16 to 4096")
+    return value
+
+
+# The FFT length every spectral block takes: our radix-2 FFT needs a power of two.
+FFTLength = Annotated[int, Field(ge=16, le=4096), AfterValidator(_power_of_two)]
 
 
 class BlockParams(BaseModel):

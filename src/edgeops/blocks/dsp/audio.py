@@ -4,9 +4,9 @@ import math
 from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from edgeops.blocks.base import BlockParams, CFunction, SignalSpec, require_windows
+from edgeops.blocks.base import BlockParams, CFunction, FFTLength, SignalSpec, require_windows
 from edgeops.blocks.dsp.cbuild import c_float, float_array, header
 from edgeops.errors import InvalidInput
 
@@ -20,15 +20,8 @@ class AudioParams(BlockParams):
 
     frame_length_s: float = Field(0.02, gt=0, le=1.0)
     frame_stride_s: float = Field(0.01, gt=0, le=1.0)
-    fft_length: int = Field(256, ge=16, le=4096)
+    fft_length: FFTLength = 256
     pre_emphasis: float = Field(0.0, ge=0, le=1)
-
-    @field_validator("fft_length")
-    @classmethod
-    def _power_of_two(cls, value: int) -> int:
-        if value & (value - 1):
-            raise ValueError("fft_length must be a power of two from 16 to 4096")
-        return value
 
 
 def to_samples(seconds: float, frequency_hz: float) -> int:

@@ -4,10 +4,17 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from scipy import signal
 
-from edgeops.blocks.base import BlockParams, CFunction, FeatureBlock, SignalSpec, require_windows
+from edgeops.blocks.base import (
+    BlockParams,
+    CFunction,
+    FeatureBlock,
+    FFTLength,
+    SignalSpec,
+    require_windows,
+)
 from edgeops.blocks.dsp.cbuild import c_float, float_array, function_name, header
 from edgeops.blocks.registry import register
 from edgeops.errors import InvalidInput
@@ -35,16 +42,9 @@ class Spectral(FeatureBlock):
         filter: Literal["none", "low", "high"] = "none"
         cutoff_hz: float = Field(3.0, gt=0)
         order: int = Field(6, ge=1, le=9)
-        fft_length: int = Field(128, ge=16, le=4096)
+        fft_length: FFTLength = 128
         bands: int = Field(4, ge=1, le=64)
         peaks: int = Field(3, ge=0, le=16)
-
-        @field_validator("fft_length")
-        @classmethod
-        def _power_of_two(cls, value: int) -> int:
-            if value & (value - 1):
-                raise ValueError("fft_length must be a power of two from 16 to 4096")
-            return value
 
         @model_validator(mode="after")
         def _bands_fit(self) -> "Spectral.Params":
