@@ -72,3 +72,29 @@ def test_errors_are_one_line(edgeops: Run, tmp_path: Path) -> None:
     absent = edgeops("features", "extract", "--recipe", "nope.yaml", "--version", "abcd")
     assert absent.returncode == 2
     assert "nope.yaml: no such file" in absent.stderr
+
+
+def test_explore_json(edgeops: Run, write_ei: Callable[..., Path], tmp_path: Path) -> None:
+    for i in range(1, 4):
+        write_ei(f"idle.{i}.json", seed=i, steps=120)
+        folder = write_ei(f"wave.{i}.json", seed=10 + i, steps=120).parent
+    assert edgeops("init", "--project", "p").returncode == 0
+    assert edgeops("data", "import", str(folder), "--hmac-key", KEY).returncode == 0
+    assert edgeops("data", "commit", "-m", "v1").returncode == 0
+    version = json.loads(edgeops("data", "versions", "--json").stdout)[0]["short_id"]
+    recipe = tmp_path / "motion.yaml"
+    recipe.write_text(RECIPE)
+
+    done = edgeops("features", "explore", "--recipe", str(recipe), "--version", version,
+                   "--out", "map.svg", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["path"] == "map.svg" and (tmp_path / "map.svg").exists()
+    assert (result["method"], result["windows"]) == ("pca", 18)
+    assert set(result["per_label"]) == {"idle", "wave"}
+    assert isinstance(result["silhouette"], float) and len(result["explained_variance"]) == 2
+
+    bad = edgeops("features", "explore", "--recipe", str(recipe), "--version", version,
+                  "--out", "map.gif")  # fmt: skip
+    assert bad.returncode == 2
+    assert "map.gif: the plot is written as .png or .svg" in bad.stderr

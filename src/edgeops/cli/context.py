@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from edgeops.errors import EdgeopsError
 from edgeops.workspace import Workspace
@@ -46,3 +47,28 @@ def workspace(ctx: typer.Context, *, create: bool = False) -> Iterator[Workspace
 def print_json(data: Any) -> None:
     """JSON on stdout, nothing else: scripts pipe it to jq."""
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+class ProgressBar:
+    """A progress bar on stderr, fed by a service's callback: `progress(total)` once, then
+    `progress(-1)` per item done."""
+
+    def __init__(self, label: str, quiet: bool = False) -> None:
+        self.bar = Progress(
+            TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=errors, transient=True, disable=quiet,
+        )  # fmt: skip
+        self.task = self.bar.add_task(label, total=None)
+
+    def __enter__(self) -> "ProgressBar":
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def __call__(self, step: int) -> None:
+        if step >= 0:
+            self.bar.update(self.task, total=step)
+        else:
+            self.bar.advance(self.task)

@@ -5,10 +5,17 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from edgeops.cli.context import JsonOpt, ProjectOpt, console, errors, print_json, workspace
+from edgeops.cli.context import (
+    JsonOpt,
+    ProgressBar,
+    ProjectOpt,
+    console,
+    errors,
+    print_json,
+    workspace,
+)
 from edgeops.data import importing, samples, versions
 from edgeops.data.importing import LabelFrom
 
@@ -53,7 +60,7 @@ def import_(
     if label_from not in ("name", "folder", "none"):
         raise typer.BadParameter("use 'name', 'folder' or 'none'", param_hint="--label-from")
     mode: LabelFrom = label_from  # type: ignore[assignment]
-    with workspace(ctx) as ws, _progress(quiet=as_json) as advance:
+    with workspace(ctx) as ws, ProgressBar("importing", quiet=as_json) as advance:
         report = ws.data.import_files(
             paths, project=project, label=label, label_from=mode, category=category,
             hmac_key=hmac_key, interval_ms=interval_ms, subject_id=subject,
@@ -69,30 +76,6 @@ def import_(
         console.print(" · ".join(importing.summary(report)))
     if report.failures:
         raise typer.Exit(2)
-
-
-class _progress:
-    """A progress bar on stderr, fed by the importer's callback."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.bar = Progress(
-            TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=errors, transient=True, disable=quiet,
-        )  # fmt: skip
-        self.task = self.bar.add_task("import", total=None)
-
-    def __enter__(self) -> "_progress":
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
-
-    def __call__(self, step: int) -> None:
-        if step >= 0:
-            self.bar.update(self.task, total=step)
-        else:
-            self.bar.advance(self.task)
 
 
 @app.command("list")

@@ -4,38 +4,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
-from edgeops.cli.context import JsonOpt, ProjectOpt, console, errors, print_json, workspace
+from edgeops.cli.context import (
+    JsonOpt,
+    ProgressBar,
+    ProjectOpt,
+    console,
+    print_json,
+    workspace,
+)
+from edgeops.errors import InvalidInput
+from edgeops.recipes.explore import explore as explore_features
 from edgeops.recipes.extract import extract as extract_features
 from edgeops.recipes.spec import load_recipe_file, recipe_hash
 
 app = typer.Typer(help="Features: windows of a dataset version through a recipe's blocks.")
-
-
-class _progress:
-    """A progress bar on stderr, fed by the extractor's callback (total first, then -1 per
-    sample)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.bar = Progress(
-            TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=errors, transient=True, disable=quiet,
-        )  # fmt: skip
-        self.task = self.bar.add_task("extract", total=None)
-
-    def __enter__(self) -> "_progress":
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
-
-    def __call__(self, step: int) -> None:
-        if step >= 0:
-            self.bar.update(self.task, total=step)
-        else:
-            self.bar.advance(self.task)
 
 
 @app.command()
@@ -55,7 +39,7 @@ def extract(
     """
     with workspace(ctx) as ws:
         parsed = load_recipe_file(recipe)
-        with _progress(quiet=as_json) as advance:
+        with ProgressBar("extracting", quiet=as_json) as advance:
             features = extract_features(
                 ws, parsed, version, project=project, workers=workers, progress=advance
             )
@@ -69,3 +53,46 @@ def extract(
         f"{summary['seconds']:.2f} s",
         highlight=False,
     )
+
+
+@app.command()
+def explore(
+    ctx: typer.Context,
+    recipe: Annotated[Path, typer.Option("--recipe", help="Recipe file (.yaml, .yml or .json)")],
+    version: Annotated[str, typer.Option("--version", help="Dataset version id or prefix")],
+    out: Annotated[Path, typer.Option("--out", help="Plot to write (.png or .svg)")] = Path(
+        "features.png"
+    ),
+    method: Annotated[
+        str, typer.Option("--method", help="2-D projection: pca, or umap (needs umap-learn)")
+    ] = "pca",
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Plot a dataset version's features in 2-D by label and score how separable the labels are.
+
+    Example: edgeops features explore --recipe motion.yaml --version 3f2a --out motion.png
+    """
+    with workspace(ctx) as ws:
+        if method not in ("pca", "umap"):
+            raise InvalidInput(f"unknown --method {method!r}: use pca or umap")
+        parsed = load_recipe_file(recipe)
+        with ProgressBar("extracting", quiet=as_json) as advance:
+            features = extract_features(ws, parsed, version, project=project, progress=advance)
+        result = explore_features(
+            features, out, method="umap" if method == "umap" else "pca", recipe=parsed.name,
+            version=version,
+        )  # fmt: skip
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(f"plot: {result.path} ({result.windows} windows, {result.method})",
+                  highlight=False)  # fmt: skip
+    if result.silhouette is None:
+        console.print(f"silhouette: n/a ({result.silhouette_reason})", highlight=False)
+        return
+    table = Table("label", "silhouette", box=None)
+    for label, score in result.per_label.items():
+        table.add_row(label, f"{score:.3f}")
+    table.add_row("[bold]overall[/]", f"[bold]{result.silhouette:.3f}[/]")
+    console.print(table)
