@@ -15,6 +15,23 @@ from rich.console import Console
 from edgeops.data.formats.ei import sign_ei
 
 HMAC_KEY = "demo-hmac-key"
+RECIPE = """\
+name: basic-motions
+input:
+  kind: timeseries
+  axes: [accX, accY, accZ, gyrX, gyrY, gyrZ]
+  frequency_hz: 10
+  window_ms: 5000
+  stride_ms: 2500
+  zero_pad: false
+features:
+  - name: spectral
+    params: {fft_length: 32, bands: 4, peaks: 3}
+  - name: flatten
+learner:
+  name: nn-classifier
+  params: {layers: [{dense: 20}, {dense: 10}], epochs: 30}
+"""
 MARKER = ".edgeops-demo"
 SENSORS = [
     {"name": "accX", "units": "m/s2"},
@@ -99,6 +116,15 @@ def run(folder: Path, console: Console, invoke: Callable[[list[str]], int]) -> N
     step("14. a sample that came over HTTP", "data", "show", str(ids[-1]))
     step("15. who did what, hash-chained", "audit", "log", "--limit", "6")
     step("16. nobody edited the log", "audit", "verify")
+    recipe = folder / "basic-motions.yaml"
+    recipe.write_text(RECIPE)
+    console.rule("[bold]17. a recipe: 5 s windows of the six axes, spectral + statistics")
+    console.print(RECIPE, highlight=False, markup=False)
+    step("18. valid, and versioned by its hash", "recipe", "validate", str(recipe))
+    step("19. features of version 1, and how well they separate the labels",
+         "features", "explore", "--recipe", str(recipe), "--version", versions[1],
+         "--out", str(folder / "features.png"))  # fmt: skip
+    console.print(f"open {folder / 'features.png'} to see the classes", style="bold")
 
 
 def _collect_from_a_device(home: Path, console: Console) -> list[int]:
