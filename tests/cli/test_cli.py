@@ -1,32 +1,16 @@
 """The `edgeops` command as a user runs it: a real process, exit codes, --json output."""
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.cli.conftest import Run
 
 KEY = "test-hmac-key"
 
 
-@pytest.fixture
-def edgeops(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    env = {**os.environ, "EDGEOPS_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
-    env.pop("EDGEOPS_DATABASE_URL", None)
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "edgeops", *args], env=env, text=True, capture_output=True,
-            cwd=tmp_path, timeout=120,
-        )  # fmt: skip
-
-    return run
-
-
-def test_whole_flow_with_json_output(edgeops: Callable[..., subprocess.CompletedProcess[str]],
+def test_whole_flow_with_json_output(edgeops: Run,
                                      write_ei: Callable[..., Path]) -> None:  # fmt: skip
     folder = write_ei("idle.1.json", seed=1).parent
     for i in range(2, 6):
@@ -65,7 +49,7 @@ def test_whole_flow_with_json_output(edgeops: Callable[..., subprocess.Completed
 
 
 def test_failed_files_give_exit_code_2_and_one_line_each(
-    edgeops: Callable[..., subprocess.CompletedProcess[str]], write_ei: Callable[..., Path]
+    edgeops: Run, write_ei: Callable[..., Path]
 ) -> None:
     good = write_ei("idle.1.json", seed=1)
     (good.parent / "idle.2.json").write_text("{not json")
@@ -85,7 +69,7 @@ def test_failed_files_give_exit_code_2_and_one_line_each(
     ],
 )
 def test_commands_outside_a_workspace_say_how_to_start(
-    edgeops: Callable[..., subprocess.CompletedProcess[str]], args: list[str], message: str
+    edgeops: Run, args: list[str], message: str
 ) -> None:
     result = edgeops(*args)
     assert result.returncode == 2
@@ -106,7 +90,7 @@ def test_commands_outside_a_workspace_say_how_to_start(
     ],
 )
 def test_bad_input_is_one_readable_line_with_exit_code(
-    edgeops: Callable[..., subprocess.CompletedProcess[str]], args: list[str], message: str
+    edgeops: Run, args: list[str], message: str
 ) -> None:
     edgeops("init", "--project", "p")
     result = edgeops(*args)
@@ -116,7 +100,7 @@ def test_bad_input_is_one_readable_line_with_exit_code(
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_usage_errors_exit_2(edgeops: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+def test_usage_errors_exit_2(edgeops: Run) -> None:
     assert edgeops("data", "import").returncode == 2
     assert edgeops("data", "import", "x", "--label-from", "sky").returncode == 2
     assert edgeops("--help").returncode == 0
@@ -125,7 +109,7 @@ def test_usage_errors_exit_2(edgeops: Callable[..., subprocess.CompletedProcess[
 
 
 def test_blocks_list_names_every_registered_block(
-    edgeops: Callable[..., subprocess.CompletedProcess[str]],
+    edgeops: Run,
 ) -> None:
     from edgeops.blocks import registry
 

@@ -1,13 +1,10 @@
 """`edgeops features extract` as a user runs it: a real process, --json, the cache, errors."""
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+from tests.cli.conftest import Run
 
 KEY = "test-hmac-key"
 RECIPE = """\
@@ -19,34 +16,13 @@ features:
 learner: {name: trees}
 """
 
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def edgeops(tmp_path: Path) -> Run:
-    env = {**os.environ, "EDGEOPS_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
-    env.pop("EDGEOPS_DATABASE_URL", None)
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "edgeops", *args], env=env, text=True, capture_output=True,
-            cwd=tmp_path, timeout=120,
-        )  # fmt: skip
-
-    return run
-
 
 def test_extract_summary_json_and_cache(
     edgeops: Run, write_ei: Callable[..., Path], tmp_path: Path
 ) -> None:
     for i in range(1, 4):
         folder = write_ei(f"idle.{i}.json", seed=i, steps=120).parent
-    assert edgeops("init", "--project", "p").returncode == 0
-    assert edgeops("data", "import", str(folder), "--hmac-key", KEY).returncode == 0
-    assert edgeops("data", "commit", "-m", "v1").returncode == 0
-    version = json.loads(edgeops("data", "versions", "--json").stdout)[0]["short_id"]
-    recipe = tmp_path / "motion.yaml"
-    recipe.write_text(RECIPE)
+    version, recipe = _committed(edgeops, folder, tmp_path)
 
     first = edgeops("features", "extract", "--recipe", str(recipe), "--version", version,
                     "--workers", "2", "--json")  # fmt: skip
@@ -78,12 +54,7 @@ def test_explore_json(edgeops: Run, write_ei: Callable[..., Path], tmp_path: Pat
     for i in range(1, 4):
         write_ei(f"idle.{i}.json", seed=i, steps=120)
         folder = write_ei(f"wave.{i}.json", seed=10 + i, steps=120).parent
-    assert edgeops("init", "--project", "p").returncode == 0
-    assert edgeops("data", "import", str(folder), "--hmac-key", KEY).returncode == 0
-    assert edgeops("data", "commit", "-m", "v1").returncode == 0
-    version = json.loads(edgeops("data", "versions", "--json").stdout)[0]["short_id"]
-    recipe = tmp_path / "motion.yaml"
-    recipe.write_text(RECIPE)
+    version, recipe = _committed(edgeops, folder, tmp_path)
 
     done = edgeops("features", "explore", "--recipe", str(recipe), "--version", version,
                    "--out", "map.svg", "--json")  # fmt: skip
@@ -98,3 +69,14 @@ def test_explore_json(edgeops: Run, write_ei: Callable[..., Path], tmp_path: Pat
                   "--out", "map.gif")  # fmt: skip
     assert bad.returncode == 2
     assert "map.gif: the plot is written as .png or .svg" in bad.stderr
+
+
+def _committed(edgeops: Run, folder: Path, tmp_path: Path) -> tuple[str, Path]:
+    """A project with `folder` imported and committed, and the recipe file: (version, recipe)."""
+    assert edgeops("init", "--project", "p").returncode == 0
+    assert edgeops("data", "import", str(folder), "--hmac-key", KEY).returncode == 0
+    assert edgeops("data", "commit", "-m", "v1").returncode == 0
+    version = json.loads(edgeops("data", "versions", "--json").stdout)[0]["short_id"]
+    recipe = tmp_path / "motion.yaml"
+    recipe.write_text(RECIPE)
+    return version, recipe

@@ -1,33 +1,13 @@
 """`edgeops user|keys|audit` as a user runs them: a real process, exit codes, --json output."""
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.cli.conftest import Run
 
-Run = Callable[..., subprocess.CompletedProcess[str]]
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def edgeops(tmp_path: Path) -> Run:
-    env = {**os.environ, "EDGEOPS_HOME": str(tmp_path / "home"), "COLUMNS": "200",
-           "EDGEOPS_USER": "ops"}  # fmt: skip
-    env.pop("EDGEOPS_DATABASE_URL", None)
-    env.pop("EDGEOPS_PROJECT", None)
-
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "edgeops", *args], env=env, text=True, capture_output=True,
-            cwd=tmp_path, timeout=120, input=stdin,
-        )  # fmt: skip
-
-    return run
 
 
 def test_users_keys_and_the_audit_log(edgeops: Run, tmp_path: Path) -> None:

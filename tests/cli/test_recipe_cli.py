@@ -1,29 +1,11 @@
 """`edgeops recipe …` as a user runs it: a real process, exit codes, one-line errors, --json."""
 
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def edgeops(tmp_path: Path) -> Run:
-    env = {**os.environ, "EDGEOPS_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
-    env.pop("EDGEOPS_DATABASE_URL", None)
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "edgeops", *args], env=env, text=True, capture_output=True,
-            cwd=tmp_path, timeout=120,
-        )  # fmt: skip
-
-    return run
+from tests.cli.conftest import Run
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:

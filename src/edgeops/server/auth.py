@@ -4,7 +4,8 @@
 import hashlib
 import threading
 import time
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,30 +15,49 @@ from edgeops.governance.keys import Principal, authenticate_key
 from edgeops.governance.roles import Permission, allowed
 from edgeops.store.tables import Project
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Expiring(Generic[K, V]):
+    """Values kept for `ttl_s` seconds, at most `limit` of them (guessing keys must not grow
+    memory without end)."""
+
+    def __init__(self, ttl_s: float, limit: int = 10_000) -> None:
+        self.ttl_s, self.limit = ttl_s, limit
+        self._entries: dict[K, tuple[float, V]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K, load: Callable[[], V]) -> V:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._entries.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        value = load()
+        with self._lock:
+            if len(self._entries) >= self.limit:
+                self._entries.clear()
+            self._entries[key] = (now + self.ttl_s, value)
+        return value
+
 
 class KeyCache:
     """Key lookups cached briefly, so a busy device costs one query every `ttl_s` seconds
     rather than one per request; a revoked key stops working within `ttl_s`."""
 
     def __init__(self, sessions: sessionmaker[Session], ttl_s: float = 5.0) -> None:
-        self.sessions, self.ttl_s = sessions, ttl_s
-        self._entries: dict[str, tuple[float, Principal | None]] = {}
-        self._lock = threading.Lock()
+        self.sessions = sessions
+        self._cache: _Expiring[str, Principal | None] = _Expiring(ttl_s)
 
     def principal(self, secret: str) -> Principal | None:
         digest = hashlib.sha256(secret.encode(errors="replace")).hexdigest()
-        now = time.monotonic()
-        with self._lock:
-            cached = self._entries.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        return self._cache.get(digest, lambda: self._load(secret))
+
+    def _load(self, secret: str) -> Principal | None:
         with self.sessions() as session:
             found = authenticate_key(session, secret)
             session.commit()  # authenticate_key may note the key's last use
-        with self._lock:
-            if len(self._entries) > 10_000:  # guessing keys must not grow memory without end
-                self._entries.clear()
-            self._entries[digest] = (now + self.ttl_s, found)
         return found
 
 
@@ -46,24 +66,18 @@ class ProjectCache:
     HMAC key and upload rules on every request, and they rarely change."""
 
     def __init__(self, sessions: sessionmaker[Session], ttl_s: float = 5.0) -> None:
-        self.sessions, self.ttl_s = sessions, ttl_s
-        self._entries: dict[int, tuple[float, Project]] = {}
-        self._lock = threading.Lock()
+        self.sessions = sessions
+        self._cache: _Expiring[int, Project] = _Expiring(ttl_s)
 
     def get(self, principal: Principal) -> Project:
         """The key's own project (400 for a key tied to none)."""
         if principal.project_id is None:
             raise HTTPException(400, "this key is not tied to a project; use a project's key")
-        now = time.monotonic()
-        with self._lock:
-            cached = self._entries.get(principal.project_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        return self._cache.get(principal.project_id, lambda: self._load(principal))
+
+    def _load(self, principal: Principal) -> Project:
         with self.sessions() as session:
-            project = project_for(session, principal, None)
-        with self._lock:
-            self._entries[project.id] = (now + self.ttl_s, project)
-        return project
+            return project_for(session, principal, None)
 
 
 def require(permission: Permission) -> Any:

@@ -71,22 +71,19 @@ class BlobStore:
         with self._reaching("look up a blob"):
             return bool(self.fs.exists(path))
 
-    def put(self, data: bytes, durable: bool = False) -> str:
-        """Store `data` (once: equal bytes share one blob) and return its address. With
-        `durable`, the blob is on disk when this returns (no `sync` needed): concurrent callers
-        each fsync their own files, which the file system's journal commits together, where a
-        global `sync` would also wait for every other write on the machine."""
+    def put(self, data: bytes) -> str:
+        """Store `data` (once: equal bytes share one blob) and return its address."""
         digest = sha256(data)
         path = self.path(digest)
         with self._reaching("store a blob"):
             if self._local:
-                self._put_local(path, data, durable)
+                self._put_local(path, data)
             elif not self.fs.exists(path):
                 # An object store PUT is atomic: readers see the whole object or nothing.
                 self.fs.pipe_file(path, data)
         return digest
 
-    def _put_local(self, path: str, data: bytes, durable: bool) -> None:
+    def _put_local(self, path: str, data: bytes) -> None:
         if os.path.exists(path):
             return
         folder = os.path.dirname(path)
@@ -96,16 +93,7 @@ class BlobStore:
         temp = os.path.join(self.root, "tmp", uuid.uuid4().hex)
         with open(temp, "wb") as handle:
             handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
         os.replace(temp, path)
-        if durable:
-            directory = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
 
     def sync(self) -> None:
         """Make every blob put so far durable (object stores already are once PUT returns)."""
