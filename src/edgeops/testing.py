@@ -6,19 +6,32 @@ from typing import Any
 import numpy as np
 
 from edgeops.blocks.base import FeatureBlock, SignalSpec
+from edgeops.errors import InvalidInput
 
-# C output y matches the numpy reference r when |y - r| <= C_TOLERANCE * max(|r|, C_FLOOR)
-# elementwise: relative error for ordinary values, absolute 1e-7 near zero (float32 noise).
+# The C twin's tolerance. Its output y matches the numpy reference r when, for every window i
+# and feature j,
+#     |y[i, j] - r[i, j]| <= C_TOLERANCE * max(scale[j], C_FLOOR),  scale[j] = max_i |r[i, j]|,
+# i.e. a relative error of at most 1e-4 of the feature's scale: the largest magnitude that
+# feature takes over the checked windows. Why the feature's scale and not each value: float32
+# rounding is proportional to the magnitudes a value is computed from, not to the value
+# itself, so a feature that crosses zero (a cepstral coefficient, a filtered mean) carries
+# rounding of the size of its typical values wherever it passes near zero; no float32
+# implementation can meet 1e-4 of |r| there. The scale is per feature (column), so a quiet
+# feature is not measured against a loud one. C_FLOOR keeps the check meaningful when a
+# feature is zero or tiny in every window (e.g. padded peaks): 1e-7 absolute.
 C_TOLERANCE = 1e-4
 C_FLOOR = 1e-3
 
 
 def relative_error(output: np.ndarray, reference: np.ndarray) -> float:
-    """The largest elementwise |output - reference| / max(|reference|, 1e-3)."""
+    """The largest |output - reference| over the feature's scale (see C_TOLERANCE): both
+    (n, k); the scale of feature j is max(max_i |reference[i, j]|, C_FLOOR)."""
     if reference.size == 0:
         return 0.0
-    scale = np.maximum(np.abs(reference.astype(np.float64)), C_FLOOR)
-    return float(np.max(np.abs(output.astype(np.float64) - reference) / scale))
+    reference = np.asarray(reference, dtype=np.float64).reshape(len(reference), -1)
+    output = np.asarray(output, dtype=np.float64).reshape(reference.shape)
+    scale = np.maximum(np.max(np.abs(reference), axis=0), C_FLOOR)
+    return float(np.max(np.abs(output - reference) / scale))
 
 
 def _fail(block_cls: type[FeatureBlock], spec: SignalSpec, message: str) -> AssertionError:
@@ -35,9 +48,10 @@ def check_block(
     Checks: params round-trip through model_dump/model_validate (also as JSON); default
     construction works; transform is deterministic, returns float32 (n, k) with finite values
     for random finite input, the same k for every n, and row i does not depend on the other
-    rows; if `emit_c` returns code, it compiles with gcc -Werror and matches transform to
-    1e-4 relative error."""
-    from edgeops.blocks.dsp.cbuild import compile_and_run
+    rows; if `emit_c` returns code, it compiles with gcc -Werror, matches transform to
+    C_TOLERANCE of each feature's scale (see there), and runs clean under AddressSanitizer and
+    UndefinedBehaviorSanitizer (no out-of-bounds access; skipped where gcc lacks them)."""
+    from edgeops.blocks.dsp.cbuild import compile_and_run, sanitizers_available
 
     block = block_cls()
     params = block.params
@@ -87,6 +101,11 @@ def check_block(
     error = relative_error(output, first)
     if not error <= C_TOLERANCE:
         raise _fail(block_cls, spec, f"C differs from numpy: max relative error {error:.3g}")
+    if sanitizers_available():
+        try:
+            compile_and_run(function, windows[:2], sanitize=True)
+        except InvalidInput as failure:
+            raise _fail(block_cls, spec, f"C fails the memory check: {failure}") from failure
     return error
 
 

@@ -120,7 +120,8 @@ def straightforward_spectrogram(
     rows = []
     for start in range(0, len(window) - length + 1, stride):
         frame = np.zeros(size)
-        frame[:length] = window[start : start + length]
+        used = min(length, size)  # a frame longer than the FFT is truncated
+        frame[:used] = window[start : start + used]
         power = np.abs(np.fft.fft(frame)[: size // 2 + 1]) ** 2 / size
         db = 10 * np.log10(power + np.finfo(np.float64).eps)
         rows.append(np.clip((db - floor) / -floor, 0, 1))
@@ -144,7 +145,7 @@ def test_spectrogram_shapes_and_values(
     block = Spectrogram(params)
     windows = np.random.default_rng(samples).normal(0, 0.1, (n, samples, 1)).astype(np.float32)
     length, stride = math.floor(frame_s * rate + 0.5), math.floor(stride_s * rate + 0.5)
-    if length > size or length > samples:
+    if length > samples:
         with pytest.raises(InvalidInput):
             block.check(spec)
         with pytest.raises(InvalidInput):
@@ -192,12 +193,6 @@ def test_mel_block_shapes(
     ("block_cls", "params", "spec", "message"),
     [
         (MFCC, {}, SignalSpec(100.0, 3, 200), "audio blocks take one axis; this signal has 3"),
-        (
-            MFE,
-            {"frame_length_s": 0.032},
-            SignalSpec(16000.0, 1, 16000),
-            "fft_length 256 is shorter than frame_length 0.032 s × 16000 Hz = 512 samples",  # noqa: RUF001
-        ),
         (
             Spectrogram,
             {},

@@ -7,7 +7,7 @@ import numpy as np
 from pydantic import Field
 
 from edgeops.blocks.base import BlockParams, CFunction, FFTLength, SignalSpec, require_windows
-from edgeops.blocks.dsp.cbuild import c_float, float_array, header
+from edgeops.blocks.dsp.cbuild import c_float, fft_tables, float_array, header
 from edgeops.errors import InvalidInput
 
 # Added to every energy before a log so silence stays finite; python_speech_features replaces
@@ -16,7 +16,10 @@ ENERGY_FLOOR = float(np.finfo(np.float64).eps)
 
 
 class AudioParams(BlockParams):
-    """Framing parameters shared by the audio blocks."""
+    """Framing parameters shared by the audio blocks. A frame shorter than `fft_length` is
+    zero-padded at its end; a longer one (Edge Impulse's MFCC defaults at 16 kHz: 0.02 s = 320
+    samples, FFT 256) is truncated to its first `fft_length` samples, as python_speech_features
+    (which warns) and speechpy do: their `numpy.fft.rfft(frames, n=fft_length)` truncates."""
 
     frame_length_s: float = Field(0.02, gt=0, le=1.0)
     frame_stride_s: float = Field(0.01, gt=0, le=1.0)
@@ -46,12 +49,6 @@ class Framing:
                 f"{block}: frame_length_s {params.frame_length_s:g} s and frame_stride_s "
                 f"{params.frame_stride_s:g} s must each be at least one sample at {rate}"
             )
-        if params.fft_length < self.frame_length:
-            raise InvalidInput(
-                f"{block}: fft_length {params.fft_length} is shorter than frame_length "
-                f"{params.frame_length_s:g} s × {rate} = {self.frame_length} samples "  # noqa: RUF001
-                "(raise fft_length or shorten the frame)"
-            )
         if spec.window_samples < self.frame_length:
             raise InvalidInput(
                 f"{block}: window_samples {spec.window_samples} is shorter than one frame "
@@ -59,6 +56,9 @@ class Framing:
                 f"{self.frame_length} samples); lengthen the window or shorten the frame"
             )
         self.count = 1 + (spec.window_samples - self.frame_length) // self.stride
+        # A frame longer than the FFT is truncated to its first fft_length samples (see
+        # AudioParams); frames still start every `stride` samples and are counted by length.
+        self.used = min(self.frame_length, params.fft_length)
 
 
 def check_band(
@@ -135,16 +135,22 @@ def power_frames(
     windows: np.ndarray, spec: SignalSpec, params: AudioParams, framing: Framing
 ) -> np.ndarray:
     """(n, frames, fft_length/2 + 1) float64: each window pre-emphasised as a whole
-    (y[0] = x[0], y[t] = x[t] - a·x[t-1]), then cut into frames, each zero-padded to
-    fft_length, as power |X[k]|² / fft_length."""
+    (y[0] = x[0], y[t] = x[t] - a·x[t-1]), then cut into frames, each zero-padded or truncated
+    to fft_length, as power |X[k]|² / fft_length."""
     x = require_windows(windows, spec)[:, :, 0].astype(np.float64)
     if params.pre_emphasis:
         x = np.concatenate([x[:, :1], x[:, 1:] - params.pre_emphasis * x[:, :-1]], axis=1)
     starts = np.arange(framing.count) * framing.stride
-    frames = x[:, starts[:, None] + np.arange(framing.frame_length)[None, :]]
+    frames = x[:, starts[:, None] + np.arange(framing.used)[None, :]]
     spectrum = np.fft.rfft(frames, n=params.fft_length, axis=2)
     power: np.ndarray = (spectrum.real**2 + spectrum.imag**2) / params.fft_length
     return power
+
+
+def pre_emphasis_residual(coefficient: float) -> float:
+    """What float32 rounding takes off the coefficient: `edgeops_preemphasis` (c/mel.h) uses
+    float32(a) + this, so the C filters with a to ~1e-16, like the float64 reference."""
+    return float(coefficient - float(np.float32(coefficient)))
 
 
 def normalise_db(db: np.ndarray, noise_floor_db: float) -> np.ndarray:
@@ -182,28 +188,29 @@ def audio_c_function(
     declarations: str = "",
 ) -> CFunction:
     """The C shared by the audio blocks: pre-emphasis of the whole window, then per frame a
-    zero-padded `edgeops_rfft` into `power[0..fft_length/2]`, followed by `per_frame`, which
-    writes `features_per_frame` floats to `out`."""
-    size = params.fft_length
-    angles = [2 * math.pi * k / size for k in range(size // 2)]
-    twiddles = float_array(f"{name}_cos", [math.cos(a) for a in angles]) + float_array(
-        f"{name}_sin", [math.sin(a) for a in angles]
-    )
+    zero-padded (or truncated) `edgeops_rfft` into `power[0..fft_length/2]`, the frame's mean
+    taken out before the FFT and put back exactly after it (c/fft.h), followed by
+    `per_frame`, which writes `features_per_frame` floats to `out`."""
+    size, used = params.fft_length, framing.used
     source = f"""#include <math.h>
 {header("fft.h")}
 {header("mel.h")}
-{twiddles}{tables}
+{fft_tables(name, size, used)}{tables}
 int {name}(const float *input, float *output)
 {{
     static float signal[{spec.window_samples}], re[{size}], im[{size}], power[{size // 2 + 1}];
 {declarations}    int frame, t, k;
-    edgeops_preemphasis(input, signal, {spec.window_samples}, {c_float(params.pre_emphasis)});
+    float offset;
+    edgeops_preemphasis(input, signal, {spec.window_samples}, {c_float(params.pre_emphasis)},
+                        {c_float(pre_emphasis_residual(params.pre_emphasis))});
     for (frame = 0; frame < {framing.count}; frame++) {{
         const float *start = signal + frame * {framing.stride};
         float *out = output + frame * {features_per_frame};
-        for (t = 0; t < {framing.frame_length}; t++) re[t] = start[t];
-        for (t = {framing.frame_length}; t < {size}; t++) re[t] = 0.0f;
+        for (t = 0; t < {used}; t++) re[t] = start[t];
+        for (t = {used}; t < {size}; t++) re[t] = 0.0f;
+        offset = edgeops_remove_offset(re, {used});
         edgeops_rfft(re, im, {size}, {name}_cos, {name}_sin);
+        edgeops_restore_offset(re, im, {size // 2 + 1}, offset, {name}_box_re, {name}_box_im);
         for (k = 0; k <= {size // 2}; k++) power[k] = (re[k] * re[k] + im[k] * im[k]) / {size}.0f;
 {per_frame}    }}
     return 0;
@@ -254,12 +261,26 @@ class MelFrontEnd:
     def c_tables(self, name: str) -> str:
         return sparse_filterbank_c(name, self.bank)
 
-    def c_energies(self, name: str, target: str) -> str:
-        """C statement filling `target[f]` with ln(energy + ENERGY_FLOOR)."""
+    def c_energies(self, name: str, target: str, relative: bool = False) -> str:
+        """C statements filling `target[f]` with ln(energy + ENERGY_FLOOR); with `relative`,
+        with ln((energy + ENERGY_FLOOR) / loudest) instead and `level` = ln(loudest), where
+        loudest is the largest floored energy of the frame (needs `float level, loudest`)."""
         count = self.params.num_filters
-        return (
+        fill = (
             f"        edgeops_mel_energies(power, {name}_first, {name}_count, {name}_weights, "
             f"{count}, {target});\n"
-            f"        for (k = 0; k < {count}; k++) "
-            f"{target}[k] = logf({target}[k] + {c_float(ENERGY_FLOOR)});\n"
+        )
+        if not relative:
+            return fill + (
+                f"        for (k = 0; k < {count}; k++) "
+                f"{target}[k] = logf({target}[k] + {c_float(ENERGY_FLOOR)});\n"
+            )
+        return fill + (
+            f"        loudest = 0.0f;\n"
+            f"        for (k = 0; k < {count}; k++) {{\n"
+            f"            {target}[k] += {c_float(ENERGY_FLOOR)};\n"
+            f"            if ({target}[k] > loudest) loudest = {target}[k];\n"
+            f"        }}\n"
+            f"        level = logf(loudest);\n"
+            f"        for (k = 0; k < {count}; k++) {target}[k] = logf({target}[k] / loudest);\n"
         )

@@ -72,12 +72,21 @@ class MFCC(FeatureBlock):
         front = self.front_end(spec)
         name = function_name(self.name, self.version, self.params.model_dump(), spec, state)
         cepstral, filters = self.params.num_cepstral, self.params.num_filters
-        tables = front.c_tables(name) + float_array(f"{name}_dct", self.cepstral_matrix().ravel())
-        per_frame = front.c_energies(name, "energies") + (
+        matrix = self.cepstral_matrix()
+        tables = (
+            front.c_tables(name)
+            + float_array(f"{name}_dct", matrix.ravel())
+            + float_array(f"{name}_dct_sum", matrix.sum(axis=1))
+        )
+        # ln(E_j) = ln(E_max) + ln(E_j / E_max): the DCT of the ratios carries float rounding
+        # relative to the spread of the log energies, not to their (large) level; the level
+        # comes back through each row's sum, computed in double (~0 for every row but the
+        # first, whose DCT basis is constant).
+        per_frame = front.c_energies(name, "energies", relative=True) + (
             f"""        for (k = 0; k < {cepstral}; k++) {{
             float sum = 0.0f;
             for (t = 0; t < {filters}; t++) sum += {name}_dct[k * {filters} + t] * energies[t];
-            out[k] = sum;
+            out[k] = sum + {name}_dct_sum[k] * level;
         }}
 """
         )
@@ -89,5 +98,5 @@ class MFCC(FeatureBlock):
             tables,
             per_frame,
             cepstral,
-            declarations=f"    static float energies[{filters}];\n",
+            declarations=f"    static float energies[{filters}];\n    float level, loudest;\n",
         )

@@ -1,6 +1,5 @@
 """The `spectral` block: optional Butterworth filter, FFT, band powers and spectral peaks."""
 
-import math
 from typing import Any, Literal
 
 import numpy as np
@@ -15,7 +14,13 @@ from edgeops.blocks.base import (
     SignalSpec,
     require_windows,
 )
-from edgeops.blocks.dsp.cbuild import c_float, float_array, function_name, header
+from edgeops.blocks.dsp.cbuild import (
+    c_float,
+    fft_tables,
+    float_array,
+    function_name,
+    header,
+)
 from edgeops.blocks.registry import register
 from edgeops.errors import InvalidInput
 
@@ -128,10 +133,7 @@ class Spectral(FeatureBlock):
         steps, axes = spec.window_samples, spec.axes
         used = min(steps, size)
         sos = self.sos(spec)
-        angles = [2 * math.pi * k / size for k in range(size // 2)]
-        tables = float_array(f"{name}_cos", [math.cos(a) for a in angles]) + float_array(
-            f"{name}_sin", [math.sin(a) for a in angles]
-        )
+        tables = fft_tables(name, size, used)
         filtering = ""
         if sos is not None:
             tables += float_array(f"{name}_sos", sos.ravel(), c_type="double")
@@ -175,11 +177,14 @@ int {name}(const float *input, float *output)
 {{
     static float re[{size}], im[{size}], power[{size // 2 + 1}];
     int axis, t, k, b;
+    float offset;
     for (axis = 0; axis < {axes}; axis++) {{
         float *out = output + axis * {per_axis};
         for (t = 0; t < {used}; t++) re[t] = input[t * {axes} + axis];
         for (t = {used}; t < {size}; t++) re[t] = 0.0f;
-{filtering}        edgeops_rfft(re, im, {size}, {name}_cos, {name}_sin);
+{filtering}        offset = edgeops_remove_offset(re, {used});
+        edgeops_rfft(re, im, {size}, {name}_cos, {name}_sin);
+        edgeops_restore_offset(re, im, {size // 2 + 1}, offset, {name}_box_re, {name}_box_im);
         for (k = 0; k <= {size // 2}; k++) power[k] = (re[k] * re[k] + im[k] * im[k]) / {size}.0f;
         for (b = 0; b < {bands}; b++) {{
             float sum = 0.0f;

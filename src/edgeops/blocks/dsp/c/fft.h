@@ -1,6 +1,7 @@
 /* edgeops: radix-2 FFT of a real signal, iterative, in place, float only.
- * Twiddles come from a table generated in Python: cos_table[k] = cos(2*pi*k/n),
- * sin_table[k] = sin(2*pi*k/n) for k < n/2. Include once per translation unit. */
+ * Twiddles come from a table generated in Python (in double, rounded once to float):
+ * cos_table[k] = cos(2*pi*k/n), sin_table[k] = sin(2*pi*k/n) for k < n/2.
+ * Include once per translation unit. */
 #ifndef EDGEOPS_FFT_H
 #define EDGEOPS_FFT_H
 
@@ -44,6 +45,40 @@ static inline void edgeops_rfft(float *re, float *im, int n,
                 im[a] += ti;
             }
         }
+    }
+}
+
+/* Subtracts the mean of x[0..length) from those samples and returns it. The float FFT's
+ * rounding error in every bin is proportional to the norm of its input, so a large offset
+ * (gravity on an accelerometer, a microphone's DC bias) would swamp the quiet bins; the
+ * offset is put back exactly afterwards by edgeops_restore_offset. */
+static inline float edgeops_remove_offset(float *x, int length)
+{
+    int t;
+    float sum = 0.0f, offset;
+    if (length <= 0) {
+        return 0.0f;
+    }
+    for (t = 0; t < length; t++) {
+        sum += x[t];
+    }
+    offset = sum / (float)length;
+    for (t = 0; t < length; t++) {
+        x[t] -= offset;
+    }
+    return offset;
+}
+
+/* Adds offset * B[k] to bins k = 0..bins-1, where B = box_re + i*box_im is the DFT of
+ * `length` ones zero-padded to the FFT size (a table generated in double): by linearity this
+ * turns the FFT of (x - offset) back into the FFT of x. */
+static inline void edgeops_restore_offset(float *re, float *im, int bins, float offset,
+                                          const float *box_re, const float *box_im)
+{
+    int k;
+    for (k = 0; k < bins; k++) {
+        re[k] += offset * box_re[k];
+        im[k] += offset * box_im[k];
     }
 }
 

@@ -1,17 +1,22 @@
 /* edgeops: audio front-end helpers: pre-emphasis and sparse mel filterbank energies.
- * Include once per translation unit. */
+ * Include once per translation unit, after <math.h>. */
 #ifndef EDGEOPS_MEL_H
 #define EDGEOPS_MEL_H
 
-/* y[0] = x[0], y[t] = x[t] - coefficient * x[t-1] (over the whole window, before framing). */
-static inline void edgeops_preemphasis(const float *x, float *y, int n, float coefficient)
+/* y[0] = x[0], y[t] = x[t] - a * x[t-1] (over the whole window, before framing), with the
+ * coefficient a = coefficient + residual split in two floats (residual is what rounding a to
+ * float drops). With a DC offset, x[t] and a * x[t-1] nearly cancel: fmaf subtracts the
+ * exact product and rounds once, so y keeps float precision relative to itself, not to x.
+ * (fmaf is C99; Cortex-M4F/M7 do it in one VFMA instruction.) */
+static inline void edgeops_preemphasis(const float *x, float *y, int n, float coefficient,
+                                       float residual)
 {
     int t;
     if (n > 0) {
         y[0] = x[0];
     }
     for (t = 1; t < n; t++) {
-        y[t] = x[t] - coefficient * x[t - 1];
+        y[t] = fmaf(-coefficient, x[t - 1], x[t]) - residual * x[t - 1];
     }
 }
 
