@@ -5,24 +5,35 @@ function that receives `register` and calls it for each of its blocks)."""
 from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import entry_points
+from typing import TypeVar
 
 from edgeops.blocks.base import FeatureBlock
+from edgeops.blocks.learn.base import Learner
 from edgeops.errors import InvalidInput
 
 BlockType = type[FeatureBlock]
+LearnerType = type[Learner]
+AnyBlock = TypeVar("AnyBlock", type[FeatureBlock], type[Learner])
 
 _BLOCKS: dict[tuple[str, int], BlockType] = {}
-_BUILTIN_MODULES = ("edgeops.blocks.dsp",)
+_LEARNERS: dict[tuple[str, int], LearnerType] = {}
+_BUILTIN_MODULES = (
+    "edgeops.blocks.dsp",
+    "edgeops.blocks.learn.nn",
+    "edgeops.blocks.learn.trees",
+    "edgeops.blocks.learn.anomaly",
+)
 _loaded = False
 
 
-def register(block: BlockType) -> BlockType:
-    """Add a block class; a (name, version) pair can be registered once."""
+def register(block: AnyBlock) -> AnyBlock:
+    """Add a feature block or learner class; a (name, version) pair can be registered once."""
+    table: dict[tuple[str, int], type] = _LEARNERS if issubclass(block, Learner) else _BLOCKS
     key = (block.name, block.version)
-    existing = _BLOCKS.get(key)
+    existing = table.get(key)
     if existing is not None and existing is not block:
         raise InvalidInput(f"block {block.name} v{block.version} is registered twice")
-    _BLOCKS[key] = block
+    table[key] = block
     return block
 
 
@@ -52,5 +63,24 @@ def get(name: str, version: int | None = None) -> BlockType:
 
 
 def all_blocks() -> list[BlockType]:
+    """Every feature block, by name then version."""
     _load()
     return [_BLOCKS[key] for key in sorted(_BLOCKS)]
+
+
+def get_learner(name: str, version: int | None = None) -> LearnerType:
+    """A learner class by name and version (newest version when None)."""
+    _load()
+    versions = sorted(v for (n, v) in _LEARNERS if n == name)
+    if not versions:
+        known = ", ".join(sorted({n for n, _ in _LEARNERS}))
+        raise InvalidInput(f"unknown learner {name!r}; known learners: {known}")
+    chosen = versions[-1] if version is None else version
+    if chosen not in versions:
+        raise InvalidInput(f"learner {name!r} has no version {version}; it has {versions}")
+    return _LEARNERS[(name, chosen)]
+
+
+def all_learners() -> list[LearnerType]:
+    _load()
+    return [_LEARNERS[key] for key in sorted(_LEARNERS)]

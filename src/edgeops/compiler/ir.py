@@ -23,6 +23,10 @@ Op kinds and their attributes (weights and biases are constant tensors named in 
 | `tree_ensemble` | x (n_in,) | trees (see `TreeEnsemble`), n_classes |
 | `kmeans_anomaly` | x (n_in,), centers (k, n_in) | — smallest Euclidean distance |
 | `gmm_anomaly` | x, means (k, n_in), precisions_chol (k, n_in, n_in), log_weights (k,) | — |
+| `quantize` / `dequantize` | x | — float ↔ int8 with the output's / input's `Quant` |
+
+Int8 graphs (made by `compiler.quantize`) carry `Quant` on their int8 tensors and the
+requantization parameters in op attrs (see `compiler/quantize.py`).
 
 `gmm_anomaly` outputs the negative log-likelihood (scikit-learn's parametrisation).
 
@@ -42,7 +46,7 @@ Task = Literal["classification", "regression", "anomaly"]
 OP_KINDS = frozenset({
     "dense", "conv1d", "conv2d", "depthwise_conv2d", "max_pool1d", "avg_pool1d", "max_pool2d",
     "avg_pool2d", "reshape", "relu", "relu6", "softmax", "add", "scale", "tree_ensemble",
-    "kmeans_anomaly", "gmm_anomaly",
+    "kmeans_anomaly", "gmm_anomaly", "quantize", "dequantize",
 })  # fmt: skip
 
 
@@ -155,13 +159,14 @@ class GraphBuilder:
     def op(
         self,
         kind: str,
-        shape: tuple[int, ...],
+        output_shape: tuple[int, ...],
         constants: dict[str, np.ndarray] | None = None,
+        /,
         **attrs: Any,
     ) -> str:
         inputs = [self.current] + [self.constant(k, v) for k, v in (constants or {}).items()]
         output = f"t{len(self.ops)}"
-        self.tensors[output] = Tensor(output, tuple(shape))
+        self.tensors[output] = Tensor(output, tuple(output_shape))
         self.ops.append(Op(kind, inputs, [output], dict(attrs)))
         self.current = output
         return output

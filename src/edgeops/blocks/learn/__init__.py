@@ -1,0 +1,1 @@
+"""Learner blocks: nn-classifier/nn-regressor, trees, anomaly-kmeans/anomaly-gmm."""
