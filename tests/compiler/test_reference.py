@@ -92,3 +92,29 @@ def test_graph_check_refuses_an_unknown_op() -> None:
     builder.op("sigmoid", (3,))
     with pytest.raises(InvalidInput, match="sigmoid"):
         builder.build("regression", [])
+
+
+def test_graphs_round_trip_through_bytes() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    from edgeops.blocks.learn.trees import ensemble_of
+    from edgeops.compiler.serialize import from_bytes, to_bytes
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 4))
+    forest = RandomForestClassifier(3, max_depth=3, random_state=0).fit(x, x[:, 0] > 0)
+    builder = GraphBuilder((4,))
+    builder.op("scale", (4,), {"mean": np.zeros(4), "std": np.full(4, 2.0)})
+    builder.op("reshape", (2, 2), shape=(2, 2))
+    builder.op("max_pool1d", (1, 2), size=2, stride=2)
+    builder.op("reshape", (2,), shape=(2,))
+    builder.op("dense", (4,), {"w": rng.normal(size=(4, 2)), "b": np.zeros(4)})
+    builder.op("tree_ensemble", (2,), trees=ensemble_of(forest), n_classes=2)
+    graph = builder.build("classification", ["no", "yes"])
+    again = from_bytes(to_bytes(graph))
+    assert again.labels == ["no", "yes"] and [o.kind for o in again.ops] == [
+        o.kind for o in graph.ops
+    ]
+    np.testing.assert_array_equal(reference.run(again, x), reference.run(graph, x))
+    with pytest.raises(InvalidInput, match="not an edgeops model graph"):
+        from_bytes(b"garbage")
