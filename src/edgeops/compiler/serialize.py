@@ -28,11 +28,11 @@ class _Writer:
         if isinstance(value, np.generic):
             return value.item()
         if isinstance(value, TreeEnsemble):
-            return {"$trees": {name: [self.array(a) for a in getattr(value, name)]
-                               for name in ("feature", "threshold", "left", "right", "value")}}  # fmt: skip
+            names = ("feature", "threshold", "left", "right", "value")
+            return {"$trees": {n: [self.array(a) for a in getattr(value, n)] for n in names}}
         if isinstance(value, Quant):
-            return {"$quant": {"scale": self.array(value.scale),
-                               "zero_point": self.array(value.zero_point), "axis": value.axis}}  # fmt: skip
+            scale, zero = self.array(value.scale), self.array(value.zero_point)
+            return {"$quant": {"scale": scale, "zero_point": zero, "axis": value.axis}}
         if isinstance(value, dict):
             return {str(k): self.value(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
