@@ -68,3 +68,17 @@ def test_head_revision_constant_matches_the_migrations(tmp_path: Path) -> None:
     script = ScriptDirectory.from_config(db.alembic_config(engine))
     assert script.get_current_head() == db.HEAD_REVISION
     engine.dispose()
+
+
+def test_migrations_build_exactly_the_tables_the_code_declares(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from edgeops.store.tables import Base
+
+    engine = db.create_db_engine(database_url)
+    db.migrate(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == []

@@ -172,3 +172,48 @@ class StagedBlob(Base):
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     staged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelVersion(Base):
+    """A recipe trained on a dataset version: lineage, metrics and artifacts (blob addresses).
+    `number` counts a project's models from 1 (`v3`)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("project_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    recipe: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recipe_hash: Mapped[str] = mapped_column(String(64), index=True)
+    dataset_version_id: Mapped[str] = mapped_column(ForeignKey("dataset_versions.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    learner: Mapped[str] = mapped_column(String(100))
+    task: Mapped[str] = mapped_column(String(32))
+    labels: Mapped[list[Any]] = mapped_column(JSON)
+    # [[name, version], ...] of the feature blocks, then the learner(s).
+    blocks: Mapped[list[Any]] = mapped_column(JSON)
+    edgeops_version: Mapped[str] = mapped_column(String(32))
+    seed: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    training: Mapped[dict[str, Any]] = mapped_column(JSON)
+    artifacts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class ModelAlias(Base):
+    """A movable name (`production`, `staging`, `candidate`) on one of a project's models."""
+
+    __tablename__ = "model_aliases"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(128))
