@@ -19,9 +19,19 @@ from edgeops.errors import InvalidInput, NotFound
 from edgeops.governance import audit, keys, users
 from edgeops.governance.audit import VerifyResult
 from edgeops.governance.keys import Principal
+from edgeops.recipes.spec import Recipe
 from edgeops.store import db, staging
 from edgeops.store.blobs import BlobStore
-from edgeops.store.tables import ApiKey, AuditEvent, DatasetVersion, Project, Sample, User
+from edgeops.store.tables import (
+    ApiKey,
+    AuditEvent,
+    DatasetVersion,
+    ModelVersion,
+    Project,
+    Sample,
+    User,
+)
+from edgeops.training import registry
 
 
 class Workspace:
@@ -64,12 +74,32 @@ class Workspace:
         self.users = Users(self)
         self.keys = Keys(self)
         self.audit = AuditLog(self)
+        self.models = Models(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session that rolls back on error; services commit what they change."""
         with self._sessions() as session:
             yield session
+
+    def train(
+        self,
+        recipe: "Recipe | str | Path",
+        data: str | None = None,
+        *,
+        project: str | None = None,
+        seed: int = 0,
+        parent: str | None = None,
+        **options: Any,
+    ) -> "Model":
+        """Train a recipe (object or file) on a dataset version (default: the newest), test it
+        and register the model version. `options` go to `edgeops.training.train.train`."""
+        from edgeops.recipes.spec import load_recipe_file
+        from edgeops.training.train import train
+
+        parsed = recipe if isinstance(recipe, Recipe) else load_recipe_file(Path(recipe))
+        version = train(self, parsed, data, project=project, seed=seed, parent=parent, **options)
+        return Model(self, version)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -302,3 +332,66 @@ class AuditLog:
     def verify(self) -> VerifyResult:
         with self._ws.session() as session:
             return audit.verify(session)
+
+
+class Model:
+    """A registered model version (its fields are the registry row's), ready to predict."""
+
+    def __init__(self, ws: Workspace, version: ModelVersion) -> None:
+        self._ws = ws
+        self.version = version
+        self._predictor: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.version, name)
+
+    def __repr__(self) -> str:
+        return f"<Model v{self.version.number} {self.version.name} ({self.version.learner})>"
+
+    def predict(self, samples: Sequence[np.ndarray | int | Sample]) -> list[dict[str, Any]]:
+        """Per recording: its label and scores (classifiers), value (regressors), anomaly score.
+        A recording is a raw array (steps, axes) at the recipe's rate, or a stored sample."""
+        from edgeops.training.predict import Predictor
+
+        if self._predictor is None:
+            self._predictor = Predictor(self._ws, self.version)
+        results: list[dict[str, Any]] = self._predictor.predict(samples)
+        return results
+
+
+class Models:
+    """The model registry of a project: versions, aliases, comparisons."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+
+    @contextmanager
+    def _open(self, project: str | None) -> Iterator[tuple[Session, Project]]:
+        with self._ws.session() as session:
+            yield session, projects.get(session, project or self._ws.settings.project)
+
+    def list(self, *, project: str | None = None) -> list[dict[str, Any]]:
+        with self._open(project) as (session, proj):
+            names = registry.aliases(session, proj)
+            return [registry.summary(m, names.get(m.id)) for m in registry.list_all(session, proj)]
+
+    def get(self, ref: str, *, project: str | None = None) -> Model:
+        with self._open(project) as (session, proj):
+            return Model(self._ws, registry.get(session, proj, ref))
+
+    def show(self, ref: str, *, project: str | None = None) -> dict[str, Any]:
+        with self._open(project) as (session, proj):
+            model = registry.get(session, proj, ref)
+            return registry.summary(model, registry.aliases(session, proj).get(model.id))
+
+    def compare(self, a: str, b: str, *, project: str | None = None) -> dict[str, Any]:
+        with self._open(project) as (session, proj):
+            return registry.compare(registry.get(session, proj, a), registry.get(session, proj, b))
+
+    def alias(self, name: str, ref: str, *, project: str | None = None) -> str | None:
+        """Point alias `name` at model `ref`; returns the model it named before, if any."""
+        with self._open(project) as (session, proj):
+            before = registry.set_alias(session, proj, name, registry.get(session, proj, ref),
+                                        self._ws.actor)  # fmt: skip
+            session.commit()
+            return before

@@ -184,12 +184,14 @@ def extract(
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
     executor: Executor | None = None,
+    states: list[dict[str, Any] | None] | None = None,
 ) -> FeatureSet:
     """Features of every window of every sample of a dataset version.
 
     Cached samples are read back; the rest are computed by `executor` (default: a local process
     pool of `workers`, inline for one). `progress(total)` is called once, then `progress(-1)`
-    per sample done."""
+    per sample done. `states`: the blocks' fitted states to use (a trained model's) instead of
+    fitting them on this version's training split."""
     started = time.perf_counter()
     recipe = validate(recipe)
     entries = sorted(ws.data.read_version(version_ref, project=project), key=lambda e: e["id"])
@@ -201,9 +203,9 @@ def extract(
                      entry["id"])  # fmt: skip
     if progress is not None:
         progress(len(entries))
-    states = _fit_states(ws, recipe, entries)
+    fitted = tuple(states) if states is not None else _fit_states(ws, recipe, entries)
     cache = FeatureCache(ws.blobs)
-    keys = [cache_key(entry["content_hash"], recipe, states) for entry in entries]
+    keys = [cache_key(entry["content_hash"], recipe, fitted) for entry in entries]
     matrices: list[np.ndarray | None] = []
     for key in keys:
         matrices.append(cache.get(key))
@@ -214,7 +216,7 @@ def extract(
     for batch in _batches(missing, max(1, workers or 1) * BATCH_PER_WORKER):
         jobs = [
             _Job(entries[i]["id"], ws.data.values(entries[i]), entries[i]["interval_ms"],
-                 entries[i]["sample_rate"], recipe, states)
+                 entries[i]["sample_rate"], recipe, fitted)
             for i in batch
         ]  # fmt: skip
         for index, matrix in zip(batch, runner.map(features_of, jobs), strict=True):
@@ -224,7 +226,7 @@ def extract(
                 progress(-1)
     done = [m for m in matrices if m is not None]
     counts = [len(m) for m in done]
-    width = _feature_names(recipe, states)
+    width = _feature_names(recipe, fitted)
     return FeatureSet(
         X=np.concatenate(done) if done else np.zeros((0, len(width)), dtype=np.float32),
         y=[e["label"] for e, n in zip(entries, counts, strict=True) for _ in range(n)],
@@ -234,7 +236,7 @@ def extract(
         hits=len(entries) - len(missing),
         misses=len(missing),
         seconds=time.perf_counter() - started,
-        states=list(states),
+        states=list(fitted),
     )
 
 

@@ -10,6 +10,7 @@ permutation. Batch norm is folded into the layer before it at export; dropout di
 import io
 import math
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -400,10 +401,17 @@ class _Network(Learner):
         example = torch.zeros((2, int(net.mean.shape[0])))
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.onnx"
-            torch.onnx.export(
-                wrapped, (example,), path, input_names=["features"], output_names=["output"],
-                dynamic_axes={"features": {0: "batch"}, "output": {0: "batch"}}, dynamo=False,
-            )  # fmt: skip
+            with warnings.catch_warnings():  # the legacy exporter: fast, quiet, one file
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.onnx.export(
+                    wrapped,
+                    (example,),
+                    path,
+                    input_names=["features"],
+                    output_names=["output"],
+                    dynamic_axes={"features": {0: "batch"}, "output": {0: "batch"}},
+                    dynamo=False,
+                )
             return path.read_bytes()
 
     def save(self) -> bytes:
