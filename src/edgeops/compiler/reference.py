@@ -144,6 +144,12 @@ KERNELS: dict[str, Kernel] = {
 
 def run(graph: Graph, x: np.ndarray) -> np.ndarray:
     """The graph's (first) output for a batch `x` of shape (n, *input shape), in float64."""
+    return run_all(graph, x)[graph.outputs[0]]
+
+
+def run_all(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every activation of the graph (input included) by tensor name, in float64: what the
+    quantizer calibrates on."""
     expected = graph.tensor(graph.inputs[0]).shape
     batch = np.asarray(x, dtype=np.float64)
     if batch.shape[1:] != expected:
@@ -155,4 +161,4 @@ def run(graph: Graph, x: np.ndarray) -> np.ndarray:
             for name in op.inputs
         ]
         values[op.outputs[0]] = KERNELS[op.kind](graph, op, args)
-    return values[graph.outputs[0]]
+    return values

@@ -1,0 +1,29 @@
+"""Helpers for the compiler tests: compile a graph to C and run it on rows."""
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from edgeops.compiler import reference
+from edgeops.compiler.ir import Graph
+from edgeops.compiler.verify import VerifyReport, verify
+
+Check = Callable[..., VerifyReport]
+
+
+def check_compiled(graph: Graph, x: np.ndarray, **kwargs: object) -> VerifyReport:
+    """Compile and run `graph` on `x`; assert int8 graphs are bit-exact with the int8 reference
+    and float graphs within 1e-5 (relative to the output's magnitude) of the float reference."""
+    report = verify(graph, x, measure=False, **kwargs)  # type: ignore[arg-type]
+    if report.int8:
+        assert report.int8_mismatches == 0
+    else:
+        expected = reference.run(graph, x)
+        assert report.max_abs_error <= 1e-5 * max(1.0, float(np.abs(expected).max()))
+    return report
+
+
+@pytest.fixture
+def compiled() -> Check:
+    return check_compiled
