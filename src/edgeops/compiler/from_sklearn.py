@@ -24,7 +24,7 @@ def _leaf_probabilities(value: np.ndarray, n_classes: int) -> np.ndarray:
     proba = np.asarray(value, dtype=np.float64)[:, 0, :n_classes]
     normalizer = proba.sum(axis=1, keepdims=True)
     normalizer[normalizer == 0.0] = 1.0
-    return proba / normalizer
+    return np.asarray(proba / normalizer)
 
 
 def forest_to_ir(model: Any, labels: list[str]) -> Graph:

@@ -42,7 +42,7 @@ static inline int32_t eo_high_mul(int32_t a, int32_t b)
     return (int32_t)((product + nudge) / ((int64_t)1 << 31));
 }
 
-/* x / 2^exponent, rounded to nearest (ties away from zero). */
+/* x / 2^exponent for exponent in [0, 31], rounded to nearest (ties away from zero). */
 static inline int32_t eo_divide_pot(int32_t x, int32_t exponent)
 {
     int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
