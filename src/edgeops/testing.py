@@ -19,19 +19,30 @@ from edgeops.errors import InvalidInput
 # implementation can meet 1e-4 of |r| there. The scale is per feature (column), so a quiet
 # feature is not measured against a loud one. C_FLOOR keeps the check meaningful when a
 # feature is zero or tiny in every window (e.g. padded peaks): 1e-7 absolute.
+# A block whose features are normalised to a fixed range declares it as the class attribute
+# `feature_range` (spectrogram and mfe: 1.0, for [0, 1]); that range is then the floor of
+# every feature's scale. Their 0 is an arbitrary point (the noise floor in dB), not a small
+# value: a bin 50 dB down is 0.04, and 1e-4 of 0.04 would ask float32 for 1e-5 relative
+# precision in a power 1e5 times below the frame's loudest, which no float FFT has.
 C_TOLERANCE = 1e-4
 C_FLOOR = 1e-3
 
 
-def relative_error(output: np.ndarray, reference: np.ndarray) -> float:
+def relative_error(output: np.ndarray, reference: np.ndarray, floor: float = C_FLOOR) -> float:
     """The largest |output - reference| over the feature's scale (see C_TOLERANCE): both
-    (n, k); the scale of feature j is max(max_i |reference[i, j]|, C_FLOOR)."""
+    (n, k); the scale of feature j is max(max_i |reference[i, j]|, floor)."""
     if reference.size == 0:
         return 0.0
     reference = np.asarray(reference, dtype=np.float64).reshape(len(reference), -1)
     output = np.asarray(output, dtype=np.float64).reshape(reference.shape)
-    scale = np.maximum(np.max(np.abs(reference), axis=0), C_FLOOR)
+    scale = np.maximum(np.max(np.abs(reference), axis=0), floor)
     return float(np.max(np.abs(output - reference) / scale))
+
+
+def scale_floor(block_cls: type[FeatureBlock]) -> float:
+    """The floor of each feature's scale for `block_cls`: its `feature_range`, else C_FLOOR."""
+    declared = getattr(block_cls, "feature_range", None)
+    return max(float(declared), C_FLOOR) if declared else C_FLOOR
 
 
 def _fail(block_cls: type[FeatureBlock], spec: SignalSpec, message: str) -> AssertionError:
@@ -98,7 +109,7 @@ def check_block(
             f"{spec.window_samples * spec.axes} → {features}",
         )
     output = compile_and_run(function, windows)
-    error = relative_error(output, first)
+    error = relative_error(output, first, scale_floor(block_cls))
     if not error <= C_TOLERANCE:
         raise _fail(block_cls, spec, f"C differs from numpy: max relative error {error:.3g}")
     if sanitizers_available():

@@ -198,10 +198,21 @@ def audio_c_function(
     declarations: str = "",
 ) -> CFunction:
     """The C shared by the audio blocks: pre-emphasis of the whole window, then per frame a
-    zero-padded (or truncated) `edgeops_rfft` into `power[0..fft_length/2]`, the frame's mean
-    taken out before the FFT and put back exactly after it (c/fft.h), followed by
-    `per_frame`, which writes `features_per_frame` floats to `out`."""
+    zero-padded (or truncated) `edgeops_rfft` into `power[0..fft_length/2]`, followed by
+    `per_frame`, which writes `features_per_frame` floats to `out`. Offsets stay out of the
+    float32 arithmetic: the window's mean before pre-emphasis (c/mel.h) and each frame's mean
+    before the FFT (c/fft.h) are taken out and put back exactly into the spectrum after it."""
     size, used = params.fft_length, framing.used
+    a = params.pre_emphasis
+    # signal = pre-emphasis of (input - bias): each frame is y minus (1 - a)·bias, and frame
+    # 0's first sample y[0] = x[0] minus bias, i.e. an impulse a·bias more, whose DFT is a·bias
+    # in every bin. Both come back exactly after the FFT.
+    impulse = ""
+    if a:
+        impulse = (
+            f"        if (frame == 0)\n"
+            f"            for (k = 0; k <= {size // 2}; k++) re[k] += {c_float(a)} * bias;\n"
+        )
     source = f"""#include <math.h>
 {header("fft.h")}
 {header("mel.h")}
@@ -210,9 +221,9 @@ int {name}(const float *input, float *output)
 {{
     static float signal[{spec.window_samples}], re[{size}], im[{size}], power[{size // 2 + 1}];
 {declarations}    int frame, t, k;
-    float offset;
-    edgeops_preemphasis(input, signal, {spec.window_samples}, {c_float(params.pre_emphasis)},
-                        {c_float(pre_emphasis_residual(params.pre_emphasis))});
+    float offset, bias = edgeops_mean(input, {spec.window_samples});
+    edgeops_preemphasis(input, signal, {spec.window_samples}, {c_float(a)},
+                        {c_float(pre_emphasis_residual(a))}, bias);
     for (frame = 0; frame < {framing.count}; frame++) {{
         const float *start = signal + frame * {framing.stride};
         float *out = output + frame * {features_per_frame};
@@ -220,8 +231,10 @@ int {name}(const float *input, float *output)
         for (t = {used}; t < {size}; t++) re[t] = 0.0f;
         offset = edgeops_remove_offset(re, {used});
         edgeops_rfft(re, im, {size}, {name}_cos, {name}_sin);
+        offset += {c_float(1 - a)} * bias;
         edgeops_restore_offset(re, im, {size // 2 + 1}, offset, {name}_box_re, {name}_box_im);
-        for (k = 0; k <= {size // 2}; k++) power[k] = (re[k] * re[k] + im[k] * im[k]) / {size}.0f;
+{impulse}        for (k = 0; k <= {size // 2}; k++)
+            power[k] = (re[k] * re[k] + im[k] * im[k]) / {size}.0f;
 {per_frame}    }}
     return 0;
 }}

@@ -25,6 +25,7 @@ class MFE(FeatureBlock):
 
     name = "mfe"
     version = 1
+    feature_range = 1.0  # features lie in [0, 1] (edgeops.testing.C_TOLERANCE)
 
     class Params(MelParams):
         frame_stride_s: float = Field(0.01, gt=0, le=1.0)

@@ -31,6 +31,7 @@ class Spectrogram(FeatureBlock):
 
     name = "spectrogram"
     version = 1
+    feature_range = 1.0  # features lie in [0, 1] (edgeops.testing.C_TOLERANCE)
 
     class Params(AudioParams):
         noise_floor_db: float = Field(-52.0, ge=-200, lt=0)

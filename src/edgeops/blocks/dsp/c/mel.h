@@ -3,20 +3,34 @@
 #ifndef EDGEOPS_MEL_H
 #define EDGEOPS_MEL_H
 
-/* y[0] = x[0], y[t] = x[t] - a * x[t-1] (over the whole window, before framing), with the
- * coefficient a = coefficient + residual split in two floats (residual is what rounding a to
- * float drops). With a DC offset, x[t] and a * x[t-1] nearly cancel: fmaf subtracts the
- * exact product and rounds once, so y keeps float precision relative to itself, not to x.
- * (fmaf is C99; Cortex-M4F/M7 do it in one VFMA instruction.) */
+/* The mean of x[0..n), in float (0 for n = 0). */
+static inline float edgeops_mean(const float *x, int n)
+{
+    int t;
+    float sum = 0.0f;
+    for (t = 0; t < n; t++) {
+        sum += x[t];
+    }
+    return n > 0 ? sum / (float)n : 0.0f;
+}
+
+/* Pre-emphasis of x - level: y[0] = x[0] - level, y[t] = (x[t] - level) - a * (x[t-1] - level),
+ * i.e. the pre-emphasis of x minus level at t = 0 and minus (1 - a) * level after it; the
+ * caller adds those back to the spectra. The coefficient a = coefficient + residual is split
+ * in two floats (residual is what rounding a to float drops). Why: with a large offset, y
+ * holds (1 - a) * offset plus the signal, and storing that in float would round the signal to
+ * the offset's precision; x[t] - level is exact for samples near level, and fmaf subtracts
+ * the exact product and rounds once. (fmaf is C99; Cortex-M4F/M7 do it in one VFMA.) */
 static inline void edgeops_preemphasis(const float *x, float *y, int n, float coefficient,
-                                       float residual)
+                                       float residual, float level)
 {
     int t;
     if (n > 0) {
-        y[0] = x[0];
+        y[0] = x[0] - level;
     }
     for (t = 1; t < n; t++) {
-        y[t] = fmaf(-coefficient, x[t - 1], x[t]) - residual * x[t - 1];
+        float previous = x[t - 1] - level;
+        y[t] = fmaf(-coefficient, previous, x[t] - level) - residual * previous;
     }
 }
 
