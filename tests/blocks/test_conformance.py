@@ -9,7 +9,14 @@ from edgeops.blocks import registry
 from edgeops.blocks.base import CFunction, FeatureBlock, SignalSpec
 from edgeops.blocks.dsp.cbuild import sanitizers_available
 from edgeops.errors import InvalidInput
-from edgeops.testing import C_TOLERANCE, check_block, relative_error, vibration_windows
+from edgeops.testing import (
+    C_FLOOR,
+    C_TOLERANCE,
+    check_block,
+    relative_error,
+    scale_floor,
+    vibration_windows,
+)
 
 SPECS = [
     SignalSpec(frequency_hz=100.0, axes=3, window_samples=200),
@@ -105,6 +112,16 @@ def test_the_tolerance_is_relative_to_each_features_scale() -> None:
         broken = reference.copy()
         broken[1, column] += slip
         assert relative_error(broken, reference) > C_TOLERANCE, column
+
+
+def test_normalised_blocks_are_measured_against_their_range() -> None:
+    """A spectrogram bin 50 dB down is 0.04 on the [0, 1] scale: its error counts against 1."""
+    assert scale_floor(registry.get("spectrogram")) == scale_floor(registry.get("mfe")) == 1.0
+    assert scale_floor(registry.get("mfcc")) == scale_floor(registry.get("spectral")) == C_FLOOR
+    reference = np.array([[0.04], [0.03]])
+    output = reference + 2e-5
+    assert relative_error(output, reference) > C_TOLERANCE
+    assert relative_error(output, reference, scale_floor(registry.get("mfe"))) <= C_TOLERANCE
 
 
 class _Doubler(FeatureBlock):
