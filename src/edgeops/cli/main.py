@@ -6,7 +6,19 @@ from typing import Annotated
 import typer
 
 from edgeops import __version__
-from edgeops.cli import audit, blocks, data, features, forward, keys, project, recipe, serve, users
+from edgeops.cli import (
+    audit,
+    blocks,
+    data,
+    features,
+    forward,
+    keys,
+    models,
+    project,
+    recipe,
+    serve,
+    users,
+)
 from edgeops.cli.context import console, workspace
 from edgeops.data import projects
 
@@ -25,6 +37,9 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(blocks.app, name="blocks")
 app.add_typer(recipe.app, name="recipe")
 app.add_typer(features.app, name="features")
+app.add_typer(models.app, name="models")
+app.command()(models.train)
+app.command()(models.test)
 app.command()(serve.serve)
 app.command()(forward.forward)
 
