@@ -91,41 +91,43 @@ class Spectral(FeatureBlock):
         self, windows: np.ndarray, spec: SignalSpec, state: dict[str, Any] | None = None
     ) -> np.ndarray:
         """windows: (n, steps, axes) → (n, axes * (bands + 2 * peaks)) float32."""
-        x = require_windows(windows, spec).astype(np.float64)
+        # (n, axes, steps), contiguous: the FFT and the filter run along the last axis.
+        x = np.ascontiguousarray(require_windows(windows, spec).transpose(0, 2, 1), np.float64)
         size = self.params.fft_length
         sos = self.sos(spec)
-        if sos is not None and x.shape[1] > 0:
-            x = signal.sosfilt(sos, x, axis=1)
-        power = np.abs(np.fft.rfft(x, n=size, axis=1)) ** 2 / size  # (n, N/2+1, axes)
+        if sos is not None and x.shape[2] > 0:
+            x = signal.sosfilt(sos, x, axis=2)
+        spectrum = np.fft.rfft(x, n=size, axis=2)
+        power = (spectrum.real**2 + spectrum.imag**2) / size  # (n, axes, N/2+1)
         band_of_bin = np.minimum(
             np.arange(size // 2 + 1) * self.params.bands // (size // 2), self.params.bands - 1
         )
-        band_power = np.stack(
-            [power[:, band_of_bin == b, :].sum(axis=1) for b in range(self.params.bands)], axis=1
-        )
+        band_starts = np.searchsorted(band_of_bin, np.arange(self.params.bands))
+        band_power = np.add.reduceat(power, band_starts, axis=2)
         parts = [np.log10(band_power + POWER_FLOOR)]
         if self.params.peaks:
             parts.append(self._peaks(power, spec.frequency_hz / size))
-        features = np.concatenate(parts, axis=1).transpose(0, 2, 1)
+        features = np.concatenate(parts, axis=2)
         return features.reshape(len(x), spec.axes * self.features_per_axis()).astype(np.float32)
 
     def _peaks(self, power: np.ndarray, bin_hz: float) -> np.ndarray:
-        """(n, 2 * peaks, axes): (frequency, height) pairs, highest first, (0, 0) padded."""
-        inner = power[:, 1:-1, :]
-        is_peak = (inner > power[:, :-2, :]) & (inner > power[:, 2:, :])
+        """(n, axes, 2 * peaks): (frequency, height) pairs, highest first (ties: lower
+        frequency first), (0, 0) padded."""
+        n, axes, _ = power.shape
+        inner = power[:, :, 1:-1]
+        is_peak = (inner > power[:, :, :-2]) & (inner > power[:, :, 2:])
         heights = np.where(is_peak, inner, -np.inf)
-        order = np.argsort(-heights, axis=1, kind="stable")[:, : self.params.peaks, :]
-        chosen = np.take_along_axis(heights, order, axis=1)
-        if chosen.shape[1] < self.params.peaks:  # fewer interior bins than peaks asked for
-            missing = self.params.peaks - chosen.shape[1]
-            pad = [(0, 0), (0, missing), (0, 0)]
-            chosen = np.pad(chosen, pad, constant_values=-np.inf)
-            order = np.pad(order, pad)
-        found = np.isfinite(chosen)
-        frequency = np.where(found, (order + 1) * bin_hz, 0.0)
-        height = np.where(found, chosen, 0.0)
-        pairs = np.stack([frequency, height], axis=2)  # (n, peaks, 2, axes)
-        return pairs.reshape(len(power), 2 * self.params.peaks, power.shape[2])
+        pairs = np.zeros((n, axes, self.params.peaks, 2))
+        # One argmax per peak (few peaks, many bins): argmax takes the first of equal maxima,
+        # i.e. the lower frequency, as the C does.
+        for rank in range(min(self.params.peaks, heights.shape[2])):
+            best = np.argmax(heights, axis=2)[:, :, None]
+            height = np.take_along_axis(heights, best, axis=2)[:, :, 0]
+            found = np.isfinite(height)
+            pairs[:, :, rank, 0] = np.where(found, (best[:, :, 0] + 1) * bin_hz, 0.0)
+            pairs[:, :, rank, 1] = np.where(found, height, 0.0)
+            np.put_along_axis(heights, best, -np.inf, axis=2)
+        return pairs.reshape(n, axes, 2 * self.params.peaks)
 
     def emit_c(self, spec: SignalSpec, state: dict[str, Any] | None = None) -> CFunction:
         name = function_name(self.name, self.version, self.params.model_dump(), spec, state)
