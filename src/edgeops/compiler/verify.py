@@ -169,7 +169,8 @@ def verify(
 ) -> VerifyReport:
     """Compile `graph` (float or int8) and run it on `inputs`: raw windows (n, steps, axes) with
     a recipe, else feature rows (n, *input shape). `float_graph` is the float model an int8
-    graph was quantized from (for label agreement and accuracy); `labels` are true class
+    graph was quantized from (for label agreement and accuracy; without it the int8 model in
+    Python stands in); `labels` are true class
     indices. `keep_dir` keeps the sources and binaries there; `measure=False` skips the
     footprint compiles."""
     files = codegen.generate(graph, recipe=recipe, states=states, name=name)
@@ -206,7 +207,11 @@ def verify(
         error = np.abs(expected_float - compiled["raw"])
     agreement = float_accuracy = compiled_accuracy = None
     if graph.task == "classification":
-        python_top = reference.run(float_model, numpy_features).reshape(len(rows), -1).argmax(1)
+        if is_int8 and float_graph is None:  # no float model: the int8 one in Python
+            python = int8_reference.run(graph, numpy_features)
+        else:
+            python = reference.run(float_model, numpy_features)
+        python_top = python.reshape(len(rows), -1).argmax(1)
         agreement = _percent(python_top == compiled["top"])
         if labels is not None:
             truth = np.asarray(labels).ravel()
