@@ -91,3 +91,39 @@ def test_bad_requests_are_clear(motion: tuple[Workspace, Path]) -> None:
     regressor = _recipe(path, {"name": "nn-regressor", "params": {"epochs": 1}})
     with pytest.raises(InvalidInput, match="numeric labels"):
         ws.train(regressor)
+
+
+def test_image_recipe_trains_a_conv_net_on_real_digits(tmp_path: Path) -> None:
+    """scikit-learn's 8x8 digits as PNG files: the image block and conv2d through training."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from edgeops.recipes.spec import load_recipe
+
+    digits = load_digits()
+    for index in range(300):
+        pixels = (digits.images[index] * 16).clip(0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{digits.target[index]}.{index}.png")
+    ws = Workspace(tmp_path / "home")
+    ws.projects.create("digits")
+    ws.data.import_files([tmp_path])
+    ws.data.commit("digits")
+    recipe = load_recipe("""
+name: digits
+input: {kind: image, width: 8, height: 8, channels: 1}
+features: [{name: image, params: {width: 8, height: 8, resize: squash}}]
+learner:
+  name: nn-classifier
+  params: {layers: [{conv2d: 8, kernel: 3}, {max_pool: 2}, {dense: 16}], epochs: 30,
+           learning_rate: 0.005}
+""")
+    model = ws.train(recipe)
+    assert model.metrics["testing"]["accuracy"] >= 0.8  # 10 classes: chance is 10%
+    from edgeops.training.registry import load_graph
+
+    kinds = [op.kind for op in load_graph(ws.blobs, model.version).ops]
+    assert kinds[:4] == ["scale", "reshape", "conv2d", "relu"] and "max_pool2d" in kinds
+    wrong = recipe.model_copy(update={"input": recipe.input.model_copy(update={"width": 9})})
+    with pytest.raises(InvalidInput, match=r"shape \(8, 8, 1\).*input is \(8, 9, 1\)"):
+        ws.train(wrong)
+    ws.close()

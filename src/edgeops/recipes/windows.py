@@ -1,4 +1,5 @@
-"""Windowing: one sample's canonical array cut into the recipe's windows.
+"""Windowing: one sample's canonical array cut into the recipe's windows (an image is one
+window of its pixels, row-major).
 
 A window starts every `stride_ms`; the first starts at step 0. A tail shorter than one window
 after the last full window is dropped (padding it would invent data the devices never see in
@@ -38,7 +39,14 @@ def check_sample(
     A sample that records no rate at all is taken to match."""
     source = recipe.input
     if source.kind == "image":
-        raise InvalidInput("image recipes are not windowed: windowing is for time series and audio")
+        expected = (source.height, source.width, source.channels)
+        if tuple(shape) != expected:
+            raise InvalidInput(
+                f"{_label(sample)} is an image of shape {tuple(shape)} (height, width, channels) "
+                f"but the recipe's input is {expected}; set input.width/height/channels to the "
+                "camera's size (the image block resizes)"
+            )
+        return
     assert source.frequency_hz is not None  # guaranteed by InputSpec for signals
     rate = sample_rate_hz(interval_ms, sample_rate)
     if rate is not None and abs(rate - source.frequency_hz) > RATE_TOLERANCE * source.frequency_hz:
@@ -64,6 +72,10 @@ def windows_of(
     """float32 (n_windows, window_samples, axes): every full window of the sample, one every
     stride; a sample shorter than one window becomes one zero-padded window (`input.zero_pad`)
     or an InvalidInput naming `sample`."""
+    if recipe.input.kind == "image":  # one image is one window: (1, h*w, c)
+        check_sample(np.shape(values), interval_ms, sample_rate, recipe, sample)
+        image = np.asarray(values, dtype=np.float32)
+        return image.reshape(1, image.shape[0] * image.shape[1], image.shape[2])
     array = np.asarray(values, dtype=np.float32)
     if array.ndim == 1:
         array = array[:, None]
