@@ -23,7 +23,8 @@ class Spectrogram(FeatureBlock):
     """Audio (one axis) cut into frames of `frame_length_s` every `frame_stride_s` seconds
     (both rounded half-up to samples; frames = 1 + floor((window - frame) / stride)); the
     window is first pre-emphasised as a whole with `pre_emphasis` (0 = off; y[t] = x[t] -
-    a·x[t-1]). Each frame is zero-padded to `fft_length` and turned into power
+    a·x[t-1]). Each frame is zero-padded to `fft_length` (a longer frame is truncated to its
+    first `fft_length` samples, as python_speech_features does) and turned into power
     P[k] = |X[k]|² / fft_length for k = 0..fft_length/2.
 
     Features, frame-major: clip((10·log10(P + 2.2e-16) - noise_floor_db) / -noise_floor_db,
