@@ -56,6 +56,7 @@ class VerifyReport:
     int8: bool
     int8_mismatches: int | None  # integers differing from int8_reference (must be 0)
     max_abs_error: float  # C outputs vs the reference of the same graph on the C's features
+    end_to_end_max_abs_error: float  # C scores vs the same graph in Python on numpy's features
     feature_max_abs_error: float | None  # C feature blocks vs numpy (recipes only)
     label_agreement_percent: float | None  # C top class vs the float model in Python
     float_accuracy_percent: float | None
@@ -205,6 +206,12 @@ def verify(
     else:
         expected_float = reference.run(graph, c_features).reshape(len(rows), -1)
         error = np.abs(expected_float - compiled["raw"])
+    python_scores = (
+        int8_reference.dequantized(graph, int8_reference.run(graph, numpy_features))
+        if is_int8
+        else reference.run(graph, numpy_features)
+    )
+    end_to_end = np.abs(python_scores.reshape(len(rows), -1) - compiled["scores"]).max()
     agreement = float_accuracy = compiled_accuracy = None
     if graph.task == "classification":
         if is_int8 and float_graph is None:  # no float model: the int8 one in Python
@@ -222,6 +229,7 @@ def verify(
         int8=is_int8,
         int8_mismatches=mismatches,
         max_abs_error=float(error.max()),
+        end_to_end_max_abs_error=float(end_to_end),
         feature_max_abs_error=feature_error,
         label_agreement_percent=agreement,
         float_accuracy_percent=float_accuracy,
