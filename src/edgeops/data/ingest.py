@@ -9,6 +9,7 @@ durable. A mover thread takes staged blobs to the blob store in bulk, off the ho
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -71,7 +72,8 @@ class _Job:
     destination: Destination
     rows: dict[int, dict[str, Any]]  # outcome index → row
     blobs: dict[str, bytes] = field(default_factory=dict)  # digest → bytes, staged with the rows
-    future: "Future[dict[int, int | str]]" = field(default_factory=Future)
+    outcomes: list[Outcome] = field(default_factory=list)
+    future: "Future[list[Outcome]]" = field(default_factory=Future)
 
 
 def split_category(content_hash: str) -> samples.Category:
@@ -125,11 +127,13 @@ class Ingestor:
         blobs: BlobStore,
         max_group: int = 512,
         move_every_s: float = 1.0,
+        gather_s: float = 0.002,
     ) -> None:
         self.sessions = sessions
         self.blobs = blobs
         self.max_group = max_group
         self.move_every_s = move_every_s
+        self.gather_s = gather_s
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="edgeops-committer", daemon=True)
@@ -157,43 +161,61 @@ class Ingestor:
 
     def ingest(self, destination: Destination, uploads: list[Upload]) -> list[Outcome]:
         """Parse, store and commit `uploads`; each gets a sample id or an error of its own."""
-        outcomes = [Outcome(upload.filename) for upload in uploads]
-        job = _Job(destination, {})
+        return self.submit(destination, uploads).result()
+
+    def submit(self, destination: Destination, uploads: list[Upload]) -> "Future[list[Outcome]]":
+        """Parse `uploads` here and hand them to the committer: the future gives their outcomes
+        once they are durable (for callers that wait without holding a thread, like the
+        server's event loop). Raises what the commit raised, and then nothing is stored."""
+        job = _Job(destination, {}, outcomes=[Outcome(upload.filename) for upload in uploads])
         for index, upload in enumerate(uploads):
             try:
                 job.rows[index], blobs = parse_upload(upload, destination)
                 job.blobs.update(blobs)
             except EdgeopsError as exc:
-                outcomes[index].error = str(exc)
+                job.outcomes[index].error = str(exc)
         if job.rows:
             self._jobs.put(job)
-            for index, result in job.future.result().items():
-                if isinstance(result, int):
-                    outcomes[index].sample_id = result
-                else:
-                    outcomes[index].error = result
-        return outcomes
+        else:
+            job.future.set_result(job.outcomes)
+        return job.future
 
     def _run(self) -> None:
+        expected = 1  # callers likely to be waiting soon: see `_gather`
         while True:
             first = self._jobs.get()
             if first is None:
                 return
-            group, stop = [first], False
-            size = len(first.rows)
-            while size < self.max_group:  # take whatever else is already waiting
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stop = True
-                    break
-                group.append(job)
-                size += len(job.rows)
+            group, stop = self._gather(first, expected)
             self._commit(group)
             if stop:
                 return
+            # The callers just answered tend to send again at once (a device's next sample, an
+            # uploader's next file), and the ones waiting now are certain: waiting briefly for
+            # that many makes one group of what would otherwise be two commits.
+            expected = len(group) + self._jobs.qsize()
+
+    def _gather(self, first: _Job, expected: int) -> tuple[list[_Job], bool]:
+        """The group to commit: `first`, everything already waiting, and, for at most
+        `gather_s`, more jobs until there are `expected`; True when `close` was called."""
+        group, size = [first], len(first.rows)
+        deadline = time.monotonic() + self.gather_s
+        while size < self.max_group:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if len(group) >= expected or remaining <= 0:
+                    break
+                try:
+                    job = self._jobs.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if job is None:
+                return group, True
+            group.append(job)
+            size += len(job.rows)
+        return group, False
 
     def _commit(self, group: list[_Job]) -> None:
         try:
@@ -206,48 +228,55 @@ class Ingestor:
                 job.future.set_exception(exc)
             return
         for job, result in zip(group, results, strict=True):
-            job.future.set_result(result)
+            for index, stored in result.items():
+                if isinstance(stored, int):
+                    job.outcomes[index].sample_id = stored
+                else:
+                    job.outcomes[index].error = stored
+            job.future.set_result(job.outcomes)
 
 
 def _insert_group(session: Session, group: list[_Job]) -> list[dict[int, int | str]]:
-    """Insert the group's new samples; duplicates resolve to the existing sample (or an error
-    when the uploader disallowed duplicates)."""
-    hashes_by_project: dict[int, set[str]] = defaultdict(set)
+    """Insert the group's new samples in one statement; duplicates resolve to the existing
+    sample (or an error when the uploader disallowed duplicates). Only a group holding data
+    already stored costs a second statement, to find the existing samples."""
+    unique: dict[tuple[int, str], dict[str, Any]] = {}
     for job in group:
-        hashes_by_project[job.destination.project_id].update(
-            row["content_hash"] for row in job.rows.values()
-        )
+        for row in job.rows.values():
+            unique.setdefault((job.destination.project_id, row["content_hash"]), row)
+    inserted = samples.insert_new(session.connection(), list(unique.values()))
+    existing = _existing(session, unique.keys() - inserted.keys())
+
+    results: list[dict[int, int | str]] = []
+    claimed: set[tuple[int, str]] = set()  # new samples, taken by their first uploader
+    for job in group:
+        result: dict[int, int | str] = {}
+        for index, row in job.rows.items():
+            key = (job.destination.project_id, row["content_hash"])
+            if key in inserted and key not in claimed:
+                claimed.add(key)
+                result[index] = inserted[key]
+            elif job.destination.disallow_duplicates:
+                result[index] = _duplicate_error(existing.get(key))
+            else:
+                result[index] = inserted[key] if key in inserted else existing[key]
+        results.append(result)
+    _audit_group(session, group, results)
+    return results
+
+
+def _existing(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """(project id, content hash) → id of samples stored before this group."""
+    hashes_by_project: dict[int, set[str]] = defaultdict(set)
+    for project_id, content_hash in keys:
+        hashes_by_project[project_id].add(content_hash)
     existing: dict[tuple[int, str], int] = {}
     for project_id, hashes in hashes_by_project.items():
         query = select(Sample.content_hash, Sample.id).where(
             Sample.project_id == project_id, Sample.content_hash.in_(hashes)
         )
-        existing.update({(project_id, h): i for h, i in session.execute(query)})
-
-    results: list[dict[int, int | str]] = []
-    new_rows: list[dict[str, Any]] = []
-    placement: list[tuple[dict[int, int | str], int, tuple[int, str]]] = []
-    claimed: set[tuple[int, str]] = set()
-    for job in group:
-        result: dict[int, int | str] = {}
-        for index, row in job.rows.items():
-            key = (job.destination.project_id, row["content_hash"])
-            if key in existing or key in claimed:
-                if job.destination.disallow_duplicates:
-                    result[index] = _duplicate_error(existing.get(key))
-                else:
-                    placement.append((result, index, key))
-                continue
-            claimed.add(key)
-            new_rows.append(row)
-            placement.append((result, index, key))
-        results.append(result)
-    ids = samples.insert(session, new_rows)
-    existing.update(zip(((r["project_id"], r["content_hash"]) for r in new_rows), ids, strict=True))
-    for result, index, key in placement:
-        result[index] = existing[key]
-    _audit_group(session, group, results)
-    return results
+        existing.update({(project_id, h): i for h, i in session.connection().execute(query)})
+    return existing
 
 
 def _audit_group(session: Session, group: list[_Job], results: list[dict[int, int | str]]) -> None:
@@ -258,10 +287,18 @@ def _audit_group(session: Session, group: list[_Job], results: list[dict[int, in
         destination = job.destination
         key = (destination.actor, destination.project_id, destination.source)
         stored[key].update(i for i in result.values() if isinstance(i, int))
-    for (actor, project_id, source), ids in stored.items():
-        if ids:
-            details = {"ids": sorted(ids), "source": source}
-            audit.record(session, actor, "sample.ingest", _count(len(ids)), project_id, details)
+    entries = [
+        audit.Entry(
+            actor,
+            "sample.ingest",
+            _count(len(ids)),
+            project_id,
+            {"ids": sorted(ids), "source": source},
+        )
+        for (actor, project_id, source), ids in stored.items()
+        if ids
+    ]
+    audit.record_many(session, entries)
 
 
 def _duplicate_error(sample_id: int | None) -> str:

@@ -7,8 +7,9 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 import numpy as np
+from sqlalchemy import Connection, select
 from sqlalchemy import insert as sa_insert
-from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from edgeops.data.formats import ParsedSample
@@ -102,6 +103,22 @@ def insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     columns = [{_COLUMN_OF.get(key, key): value for key, value in row.items()} for row in rows]
     statement = sa_insert(table).returning(table.c.id, sort_by_parameter_order=True)
     return list(session.scalars(statement, columns))
+
+
+def insert_new(connection: Connection, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
+    """Insert rows made by `new_row`, skipping those whose content the project already holds,
+    in one statement; returns (project id, content hash) → id of the rows it inserted."""
+    if not rows:
+        return {}
+    table = Sample.metadata.tables[Sample.__tablename__]
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(table)
+        .on_conflict_do_nothing(index_elements=["project_id", "content_hash"])
+        .returning(table.c.project_id, table.c.content_hash, table.c.id)
+    )
+    columns = [{_COLUMN_OF.get(key, key): value for key, value in row.items()} for row in rows]
+    return {(p, h): i for p, h, i in connection.execute(statement, columns)}
 
 
 _COLUMN_OF = {"meta": "metadata"}

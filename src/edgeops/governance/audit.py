@@ -13,11 +13,12 @@ with write access to the database can still rewrite every hash. Copy `hash` valu
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from edgeops.store.tables import AuditEvent, AuditHead, utcnow
@@ -68,6 +69,53 @@ def record(
     return event
 
 
+@dataclass(frozen=True)
+class Entry:
+    """An event to append with `record_many`."""
+
+    actor: str
+    action: str
+    target: str
+    project_id: int | None = None
+    details: dict[str, Any] | None = None
+
+
+def record_many(session: Session, entries: Sequence[Entry]) -> None:
+    """Append several events in `session`'s transaction with one read and one update of the
+    head and one insert, for writers that commit many changes at once (ingestion). Locks the
+    head row like `record`."""
+    if not entries:
+        return
+    connection = session.connection()  # Core: no ORM objects are needed afterwards
+    last_id, last_hash = connection.execute(
+        select(AuditHead.last_id, AuditHead.last_hash)
+        .where(AuditHead.id == HEAD_ID)
+        .with_for_update()
+    ).one()
+    at = utcnow()
+    rows = []
+    for entry in entries:
+        last_id += 1
+        row = {
+            "id": last_id,
+            "at": at,
+            "actor": entry.actor,
+            "action": entry.action,
+            "target": entry.target,
+            "project_id": entry.project_id,
+            "details": json.loads(json.dumps(entry.details or {})),
+        }
+        row["prev_hash"], row["hash"] = last_hash, event_hash(last_hash, _row_fields(row))
+        last_hash = row["hash"]
+        rows.append(row)
+    connection.execute(insert(AuditEvent.metadata.tables[AuditEvent.__tablename__]), rows)
+    connection.execute(
+        update(AuditHead)
+        .where(AuditHead.id == HEAD_ID)
+        .values(last_id=last_id, last_hash=last_hash)
+    )
+
+
 def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
@@ -78,7 +126,11 @@ _FIELDS = ("id", "at", "actor", "action", "project_id", "target", "details")
 
 def _fields(event: Any) -> dict[str, Any]:
     """The hashed fields of an AuditEvent or of a row with the same columns."""
-    fields = {name: getattr(event, name) for name in _FIELDS}
+    return _row_fields({name: getattr(event, name) for name in _FIELDS})
+
+
+def _row_fields(row: dict[str, Any]) -> dict[str, Any]:
+    fields = {name: row[name] for name in _FIELDS}
     fields["at"] = canonical_time(fields["at"])
     return fields
 

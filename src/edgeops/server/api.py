@@ -3,7 +3,6 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from edgeops.data import projects, samples, versions
@@ -11,6 +10,7 @@ from edgeops.data.ingest import Destination, Upload, check_target
 from edgeops.governance.keys import Principal
 from edgeops.governance.roles import Permission
 from edgeops.server.auth import project_for, require
+from edgeops.server.ingestion import ingest
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -111,7 +111,7 @@ async def add_sample(
         max_bytes=ws.settings.max_file_bytes,
     )
     upload = Upload(x_file_name, await request.body(), label=label)
-    [outcome] = await run_in_threadpool(request.app.state.ingestor.ingest, destination, [upload])
+    [outcome] = await ingest(request, destination, [upload])
     if not outcome.ok:
         raise HTTPException(400, outcome.error)
     return {"id": outcome.sample_id, "filename": outcome.filename}

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
 from edgeops.data import projects
@@ -29,17 +30,24 @@ class _Expiring(Generic[K, V]):
         self._lock = threading.Lock()
 
     def get(self, key: K, load: Callable[[], V]) -> V:
+        cached = self.cached(key)
+        if cached is not None:
+            return cached[0]
         now = time.monotonic()
-        with self._lock:
-            cached = self._entries.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         value = load()
         with self._lock:
             if len(self._entries) >= self.limit:
                 self._entries.clear()
             self._entries[key] = (now + self.ttl_s, value)
         return value
+
+    def cached(self, key: K) -> tuple[V] | None:
+        """The value, if one is kept and still fresh (a 1-tuple: the value itself may be None)."""
+        with self._lock:
+            cached = self._entries.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return (cached[1],)
+        return None
 
 
 class KeyCache:
@@ -51,8 +59,14 @@ class KeyCache:
         self._cache: _Expiring[str, Principal | None] = _Expiring(ttl_s)
 
     def principal(self, secret: str) -> Principal | None:
-        digest = hashlib.sha256(secret.encode(errors="replace")).hexdigest()
-        return self._cache.get(digest, lambda: self._load(secret))
+        return self._cache.get(_digest(secret), lambda: self._load(secret))
+
+    async def principal_async(self, secret: str) -> Principal | None:
+        """`principal` for the event loop: a cached key costs no thread, a lookup runs in one."""
+        cached = self._cache.cached(_digest(secret))
+        if cached is not None:
+            return cached[0]
+        return await run_in_threadpool(self.principal, secret)
 
     def _load(self, secret: str) -> Principal | None:
         with self.sessions() as session:
@@ -75,15 +89,29 @@ class ProjectCache:
             raise HTTPException(400, "this key is not tied to a project; use a project's key")
         return self._cache.get(principal.project_id, lambda: self._load(principal))
 
+    async def get_async(self, principal: Principal) -> Project:
+        """`get` for the event loop: a cached project costs no thread, a lookup runs in one."""
+        if principal.project_id is not None:
+            cached = self._cache.cached(principal.project_id)
+            if cached is not None:
+                return cached[0]
+        return await run_in_threadpool(self.get, principal)
+
     def _load(self, principal: Principal) -> Project:
         with self.sessions() as session:
             return project_for(session, principal, None)
 
 
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode(errors="replace")).hexdigest()
+
+
 def require(permission: Permission) -> Any:
     """A route dependency: the caller's principal, if its role grants `permission`."""
 
-    def check(
+    # Async, so that a request with a cached key is checked on the event loop without a trip
+    # through the thread pool; the rare key lookup still runs in a thread.
+    async def check(
         request: Request,
         x_api_key: Annotated[str | None, Header()] = None,
         authorization: Annotated[str | None, Header()] = None,
@@ -98,7 +126,7 @@ def require(permission: Permission) -> Any:
                 "missing API key: send it in the x-api-key header "
                 "(create one with `edgeops keys create`)",
             )
-        principal: Principal | None = state.keys.principal(secret)
+        principal: Principal | None = await state.keys.principal_async(secret)
         if principal is None:
             raise HTTPException(401, "invalid or revoked API key")
         if not allowed(principal.role, permission):

@@ -9,15 +9,15 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Header, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from starlette.datastructures import UploadFile
 
 from edgeops.data import projects
-from edgeops.data.ingest import Destination, Outcome, Upload
+from edgeops.data.ingest import Destination, Upload
 from edgeops.governance.keys import Principal
 from edgeops.governance.roles import Permission
 from edgeops.server.auth import project_for, require
+from edgeops.server.ingestion import ingest
 from edgeops.store.tables import Project
 
 router = APIRouter(tags=["edge-impulse-compatible"])
@@ -80,12 +80,12 @@ def _category(category: str) -> tuple[str, dict[str, str]]:
     )
 
 
-def _destination(
+async def _destination(
     request: Request, principal: Principal, category: str, headers: UploadHeaders
 ) -> tuple[Destination, dict[str, str]]:
     target, extra = _category(category)
     ws = request.app.state.ws
-    project = request.app.state.projects.get(principal)
+    project = await request.app.state.projects.get_async(principal)
     destination = Destination(
         project_id=project.id,
         actor=principal.actor,
@@ -100,13 +100,6 @@ def _destination(
     return destination, extra
 
 
-async def _ingest(
-    request: Request, destination: Destination, uploads: list[Upload]
-) -> list[Outcome]:
-    ingestor = request.app.state.ingestor
-    return await run_in_threadpool(ingestor.ingest, destination, uploads)
-
-
 @router.post("/api/{category}/data", response_class=PlainTextResponse)
 async def ingest_one(
     category: str,
@@ -119,10 +112,10 @@ async def ingest_one(
     if not x_file_name:
         raise HTTPException(400, "missing x-file-name header: name the file (e.g. idle.01.json)")
     headers = UploadHeaders(request)
-    destination, extra = _destination(request, principal, category, headers)
+    destination, extra = await _destination(request, principal, category, headers)
     upload = headers.upload(x_file_name, await request.body())
     upload.metadata.update(extra)
-    [outcome] = await _ingest(request, destination, [upload])
+    [outcome] = await ingest(request, destination, [upload])
     if not outcome.ok:
         raise HTTPException(400, outcome.error)
     return PlainTextResponse(upload.filename)
@@ -132,7 +125,7 @@ async def ingest_one(
 async def ingest_many(category: str, request: Request, principal: Ingest) -> dict[str, Any]:
     """Multipart upload, one or more `data` parts; a result per file."""
     headers = UploadHeaders(request)
-    destination, extra = _destination(request, principal, category, headers)
+    destination, extra = await _destination(request, principal, category, headers)
     try:
         form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES)
     except Exception as exc:  # python-multipart and Starlette raise several types
@@ -147,7 +140,7 @@ async def ingest_many(category: str, request: Request, principal: Ingest) -> dic
         upload = headers.upload(part.filename or "upload", await part.read())
         upload.metadata.update(extra)
         uploads.append(upload)
-    outcomes = await _ingest(request, destination, uploads)
+    outcomes = await ingest(request, destination, uploads)
     files = [
         {"success": True, "sampleId": o.sample_id, "fileName": o.filename}
         if o.ok

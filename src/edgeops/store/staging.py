@@ -2,22 +2,28 @@
 blob store in bulk. Readers look in the blob store first and here second."""
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from edgeops.errors import CorruptBlob, NotFound
 from edgeops.store.blobs import BlobStore, sha256
-from edgeops.store.tables import StagedBlob
+from edgeops.store.tables import StagedBlob, utcnow
 
 
 def stage(session: Session, blobs: dict[str, bytes]) -> None:
     """Add blobs (digest → bytes) to the session's transaction, skipping those already staged."""
     if not blobs:
         return
-    present = set(session.scalars(select(StagedBlob.digest).where(StagedBlob.digest.in_(blobs))))
-    session.add_all(
-        StagedBlob(digest=digest, data=data)
-        for digest, data in blobs.items()
-        if digest not in present
+    # One Core statement, executed many times by the driver: no lookup first, no ORM objects.
+    connection = session.connection()
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(
+        StagedBlob.metadata.tables[StagedBlob.__tablename__]
+    ).on_conflict_do_nothing()
+    staged_at = utcnow()
+    connection.execute(
+        statement,
+        [{"digest": d, "data": data, "staged_at": staged_at} for d, data in blobs.items()],
     )
 
 
@@ -42,9 +48,8 @@ def flush(sessions: sessionmaker[Session], blobs: BlobStore, limit: int = 2000) 
         staged = session.execute(select(StagedBlob.digest, StagedBlob.data).limit(limit)).all()
     if not staged:
         return 0
-    for digest, data in staged:
-        if not blobs.exists(digest):
-            blobs.put(data)
+    for _digest, data in staged:
+        blobs.put(data)  # a no-op for a blob already there
     blobs.sync()
     with sessions() as session:
         digests = [digest for digest, _ in staged]

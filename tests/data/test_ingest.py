@@ -1,0 +1,143 @@
+"""The Ingestor: group commits, duplicates within and across groups, one audit event per caller."""
+
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from edgeops.data.formats.ei import sign_ei
+from edgeops.data.ingest import Destination, Ingestor, Outcome, Upload, _Job, parse_upload
+from edgeops.governance import audit
+from edgeops.store import staging
+from edgeops.workspace import Workspace
+
+KEY = "ingest-test-key"
+
+
+def _file(seed: int) -> bytes:
+    values = np.random.default_rng(seed).normal(size=(10, 3)).astype(np.float32)
+    payload = {
+        "device_name": "dev-1",
+        "device_type": "TEST",
+        "interval_ms": 10,
+        "sensors": [{"name": f"acc{a}", "units": "m/s2"} for a in "XYZ"],
+        "values": values.tolist(),
+    }
+    return sign_ei(payload, KEY)
+
+
+@pytest.fixture
+def ingestor(ws: Workspace) -> Iterator[Ingestor]:
+    committer = Ingestor(ws._sessions, ws.blobs, move_every_s=0.05)
+    yield committer
+    committer.close()
+
+
+def _destination(ws: Workspace, actor: str = "tester", **rules: bool) -> Destination:
+    project = ws.projects.get("test")
+    return Destination(
+        project_id=project.id, actor=actor, source="test", category="training",
+        hmac_key=KEY, allow_unsigned=False, **rules,
+    )  # fmt: skip
+
+
+def test_a_group_stores_new_samples_and_resolves_duplicates(
+    ws: Workspace, ingestor: Ingestor
+) -> None:
+    destination = _destination(ws)
+    [first] = ingestor.ingest(destination, [Upload("a.json", _file(1), label="a")])
+    assert first.ok and first.sample_id is not None
+
+    # One group holding: data stored before, the same new data twice, and a bad file.
+    uploads = [
+        Upload("again.json", _file(1), label="a"),
+        Upload("new.json", _file(2), label="b"),
+        Upload("new-again.json", _file(2), label="b"),
+        Upload("bad.json", b"{not json", label="c"),
+    ]
+    again, new, new_again, bad = ingestor.ingest(destination, uploads)
+    assert again.sample_id == first.sample_id
+    assert new.ok and new.sample_id not in (None, first.sample_id)
+    assert new_again.sample_id == new.sample_id
+    assert not bad.ok and bad.sample_id is None
+    assert sorted(s.id for s in ws.data.samples(project="test")) == sorted(
+        {first.sample_id, new.sample_id}
+    )
+
+
+def test_disallowed_duplicates_are_refused_naming_the_existing_sample(
+    ws: Workspace, ingestor: Ingestor
+) -> None:
+    [stored] = ingestor.ingest(_destination(ws), [Upload("a.json", _file(3), label="a")])
+    strict = _destination(ws, disallow_duplicates=True)
+    [refused, fresh, fresh_again] = ingestor.ingest(
+        strict,
+        [
+            Upload("a.json", _file(3), label="a"),
+            Upload("b.json", _file(4), label="b"),
+            Upload("b2.json", _file(4), label="b"),
+        ],
+    )
+    assert refused.error is not None and f"sample {stored.sample_id}" in refused.error
+    assert fresh.ok
+    assert fresh_again.error is not None and "already holds this data" in fresh_again.error
+
+
+def test_jobs_committed_together_share_one_transaction_and_one_event_per_caller(
+    ws: Workspace, ingestor: Ingestor
+) -> None:
+    alice, bob = _destination(ws, "alice"), _destination(ws, "bob")
+    jobs = []
+    for destination, seeds in ((alice, [10, 11]), (bob, [12]), (alice, [13]), (bob, [10])):
+        job = _Job(destination, {})
+        for index, seed in enumerate(seeds):
+            job.rows[index], blobs = parse_upload(Upload(f"{seed}.json", _file(seed)), destination)
+            job.blobs.update(blobs)
+            job.outcomes.append(Outcome(f"{seed}.json"))
+        jobs.append(job)
+    ingestor._commit(jobs)
+    results = [job.future.result(timeout=30) for job in jobs]
+    ids = [[outcome.sample_id for outcome in outcomes] for outcomes in results]
+    assert ids[3] == [ids[0][0]]  # bob's copy of alice's first file is the same sample
+    assert len({i for row in ids for i in row}) == 4
+
+    with ws.session() as session:
+        events = audit.events(session, action="sample.ingest")
+        assert audit.verify(session).ok
+    stored = {e.actor: e.details["ids"] for e in events}
+    assert stored == {"alice": sorted([*ids[0], *ids[2]]), "bob": sorted([*ids[1], *ids[3]])}
+    assert [e.id for e in events] == [events[0].id, events[0].id - 1]  # consecutive
+
+
+def test_a_failed_commit_stores_nothing_and_tells_every_caller(
+    ws: Workspace, ingestor: Ingestor
+) -> None:
+    destination = _destination(ws)
+    gone = Destination(**{**destination.__dict__, "project_id": 10_000})  # no such project
+    ok_job, bad_job = _Job(destination, {}), _Job(gone, {})
+    for job, seed in ((ok_job, 20), (bad_job, 21)):
+        job.rows[0], job.blobs = parse_upload(Upload("x.json", _file(seed)), job.destination)
+        job.outcomes.append(Outcome("x.json"))
+    ingestor._commit([ok_job, bad_job])
+    for job in (ok_job, bad_job):
+        with pytest.raises(Exception, match=r"(?i)foreign key"):
+            job.future.result(timeout=30)
+    assert ws.data.samples(project="test") == []
+    with ws.session() as session:
+        assert audit.events(session, action="sample.ingest") == []
+
+
+def test_staged_blobs_read_back_before_and_after_they_move(
+    ws: Workspace, ingestor: Ingestor
+) -> None:
+    data = _file(30)
+    [outcome] = ingestor.ingest(_destination(ws), [Upload("a.json", data)])
+    sample = ws.data.get(outcome.sample_id)  # type: ignore[arg-type]
+    with ws.session() as session:
+        assert staging.read(session, ws.blobs, sample.original_hash) == data
+    while staging.flush(ws._sessions, ws.blobs) > 0:
+        pass
+    assert ws.blobs.get(sample.original_hash) == data
+    expected = json.loads(data)["payload"]["values"]
+    np.testing.assert_allclose(ws.data.values(sample), np.array(expected, dtype=np.float32))
