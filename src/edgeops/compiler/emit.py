@@ -112,7 +112,9 @@ class Emitter:
 
     def _check_accumulator(self, op: Op, terms: int) -> None:
         bias = self.graph.constant(op.inputs[2])
-        bound = int(np.abs(bias.astype(np.int64)).max(initial=0)) + terms * 255 * 127
+        # partial sums stay within this bound, in any order (and with a folded bias: below it
+        # by at most terms * 128 * 127 more)
+        bound = int(np.abs(bias.astype(np.int64)).max(initial=0)) + terms * (255 + 128) * 127
         if bound > ACCUMULATOR_LIMIT:
             raise InvalidInput(
                 f"{op.kind} {op.outputs[0]}: {terms} products per output could overflow the "
@@ -120,12 +122,16 @@ class Emitter:
             )
 
     def _dense(self, op: Op, int8: bool) -> str:
-        x, w, b = (self.tensor(n) for n in op.inputs)
+        x, w, y = self.tensor(op.inputs[0]), self.tensor(op.inputs[1]), self.tensor(op.outputs[0])
         n_out, n_in = self.graph.tensor(op.inputs[1]).shape
-        y = self.tensor(op.outputs[0])
         if int8:
             self._check_accumulator(op, n_in)
+            weight = self.graph.constant(op.inputs[1]).astype(np.int64)
+            bias = self.graph.constant(op.inputs[2]).astype(np.int64)
+            folded = bias - int(op.attrs["input_zero_point"]) * weight.sum(axis=1)
+            b = self.table("folded_bias", "int32_t", folded)
             return f"eo_dense_s8({x}, {n_in}, {w}, {b}, {n_out}, {self._requant(op, n_out)}, {y});"
+        b = self.tensor(op.inputs[2])
         return f"eo_dense_f32({x}, {n_in}, {w}, {b}, {n_out}, {y});"
 
     def _geometry(self, op: Op, kernel: tuple[int, int], out_c: int) -> str:

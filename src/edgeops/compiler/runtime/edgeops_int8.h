@@ -84,20 +84,28 @@ static inline int8_t eo_requantize(int32_t acc, const eo_requant *rq, int channe
     return eo_clamp_s8(out + rq->output_zero_point, rq->activation_min, rq->activation_max);
 }
 
-/* float -> int8: roundf(x / scale) + zero_point, clamped (NaN -> -128). */
+/* float -> int8: roundf(x / scale) + zero_point, clamped (NaN -> -128). Rounds like roundf
+ * (half away from zero) without a libm call: t - trunc(t) is exact for |t| < 2^23. */
 static inline void eo_quantize_s8(const float *x, int n, float scale, int32_t zero_point,
                                   int8_t *y)
 {
     int i;
     for (i = 0; i < n; i++) {
-        float r = roundf(x[i] / scale) + (float)zero_point;
-        if (!(r >= -128.0f)) {
-            r = -128.0f;
+        float t = x[i] / scale;
+        int32_t r;
+        if (!(t >= -1024.0f)) {
+            t = -1024.0f;
         }
-        if (r > 127.0f) {
-            r = 127.0f;
+        if (t > 1024.0f) {
+            t = 1024.0f;
         }
-        y[i] = (int8_t)r;
+        r = (int32_t)t;
+        if (t - (float)r >= 0.5f) {
+            r++;
+        } else if (t - (float)r <= -0.5f) {
+            r--;
+        }
+        y[i] = eo_clamp_s8((int64_t)r + zero_point, -128, 127);
     }
 }
 
@@ -110,17 +118,21 @@ static inline void eo_dequantize_s8(const int8_t *x, int n, float scale, int32_t
     }
 }
 
-static inline void eo_dense_s8(const int8_t *x, int n_in, const int8_t *w, const int32_t *bias,
-                               int n_out, const eo_requant *rq, int8_t *y)
+/* Dense layer. `folded_bias` is bias - input_zero_point * sum(row): the zero point is folded
+ * in at generation time (an exact integer identity), so the inner loop is a plain int8 dot
+ * product. */
+static inline void eo_dense_s8(const int8_t *x, int n_in, const int8_t *w,
+                               const int32_t *folded_bias, int n_out, const eo_requant *rq,
+                               int8_t *y)
 {
     int o, i;
     for (o = 0; o < n_out; o++) {
         const int8_t *row = w + o * n_in;
-        int32_t acc = bias[o];
+        int32_t acc = 0;
         for (i = 0; i < n_in; i++) {
-            acc += ((int32_t)x[i] - rq->input_zero_point) * (int32_t)row[i];
+            acc += (int32_t)x[i] * (int32_t)row[i];
         }
-        y[o] = eo_requantize(acc, rq, o);
+        y[o] = eo_requantize(acc + folded_bias[o], rq, o);
     }
 }
 
