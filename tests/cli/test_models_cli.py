@@ -5,12 +5,9 @@ from pathlib import Path
 
 from tests.cli.conftest import Run
 
-from edgeops.demo import HMAC_KEY, RECIPE, write_recordings
+from edgeops.demo import HMAC_KEY, NN_LEARNER, RECIPE, write_recordings
 
-TREES = RECIPE.replace(
-    "name: nn-classifier\n  params: {layers: [{dense: 20}, {dense: 10}], epochs: 30}",
-    "name: trees\n  params: {trees: 5}",
-)
+TREES = RECIPE.replace(NN_LEARNER, "name: trees\n  params: {trees: 5}")
 
 
 def _project(edgeops: Run, tmp_path: Path) -> Path:
@@ -41,6 +38,8 @@ def test_train_test_list_alias_compare(edgeops: Run, tmp_path: Path) -> None:
     compared = json.loads(edgeops("models", "compare", "production", "latest", "--json").stdout)
     assert compared["a"] == "v1" and compared["b"] == "v2"
     assert compared["lineage_differs"]["seed"] == {"a": 0, "b": 2}
+    table = edgeops("models", "compare", "v1", "v1")
+    assert table.returncode == 0 and "testing.accuracy" in table.stdout, table.stderr
     shown = edgeops("models", "show", "v2")
     assert "confusion matrix" in shown.stdout and "accuracy" in shown.stdout
 

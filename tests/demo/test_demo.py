@@ -28,4 +28,7 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     assert "valid · hash" in output
     with Image.open(folder / "features.png") as plot:
         assert plot.size[0] >= 400
+    assert "model v1 · nn-classifier" in output and "model v2 · trees" in output
+    assert "production → v2" in output
+    assert (folder / "confusion.png").stat().st_size > 10_000
     assert "Traceback" not in output

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -31,6 +32,10 @@ PlotOpt = Annotated[
 
 def _percent(value: Any) -> str:
     return f"{value:.1%}" if isinstance(value, int | float) else "-"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 def _print_metrics(metrics: dict[str, Any]) -> None:
@@ -183,19 +188,27 @@ def list_(ctx: typer.Context, project: ProjectOpt = None, as_json: JsonOpt = Fal
         )
         return
     table = Table(
-        "model", "aliases", "name", "learner", "dataset", "recipe", "seed", "accuracy", "created"
+        "model",
+        "aliases",
+        "learner",
+        "dataset",
+        "recipe",
+        "seed",
+        "accuracy",
+        "created",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1, 0, 0),
     )
     for m in models:
         table.add_row(
             m["model"],
             ", ".join(m["aliases"]),
-            m["name"],
             m["learner"],
-            m["dataset_version"][:12],
-            m["recipe_hash"][:12],
+            m["dataset_version"][:8],
+            m["recipe_hash"][:8],
             str(m["seed"]),
             _percent(m["accuracy"]),
-            m["created_at"][:19],
+            m["created_at"][:10],
         )
     console.print(table if models else "no models yet: run `edgeops train --recipe R`")
 
@@ -251,9 +264,10 @@ def compare(
         return
     table = Table("metric", report["a"], report["b"], "B - A")
     for row in report["metrics"]:
-        colour = {True: "green", False: "red", None: ""}[row["b_better"]]
-        delta = "-" if row["delta"] is None else f"[{colour}]{row['delta']:+.4f}[/]"
-        table.add_row(row["metric"], str(row["a"]), str(row["b"]), delta)
+        delta = "-" if row["delta"] is None else f"{row['delta']:+.4f}"
+        if row["b_better"] is not None:
+            delta = f"[{'green' if row['b_better'] else 'red'}]{delta}[/]"
+        table.add_row(row["metric"], _number(row["a"]), _number(row["b"]), delta)
     console.print(table)
     for field, values in report["lineage_differs"].items():
         console.print(f"{field}: {values['a']} → {values['b']}", highlight=False)

@@ -32,6 +32,8 @@ learner:
   name: nn-classifier
   params: {layers: [{dense: 20}, {dense: 10}], epochs: 30}
 """
+NN_LEARNER = "name: nn-classifier\n  params: {layers: [{dense: 20}, {dense: 10}], epochs: 30}"
+TREES_LEARNER = "name: trees\n  params: {trees: 20, max_depth: 6}"
 MARKER = ".edgeops-demo"
 SENSORS = [
     {"name": "accX", "units": "m/s2"},
@@ -125,6 +127,19 @@ def run(folder: Path, console: Console, invoke: Callable[[list[str]], int]) -> N
          "features", "explore", "--recipe", str(recipe), "--version", versions[1],
          "--out", str(folder / "features.png"))  # fmt: skip
     console.print(f"open {folder / 'features.png'} to see the classes", style="bold")
+    step("20. train the recipe on version 1 and test it on the held-out 20%",
+         "train", "--recipe", str(recipe), "--data", versions[1], "--seed", "1",
+         "--plot", str(folder / "confusion.png"))  # fmt: skip
+    trees = folder / "basic-motions-trees.yaml"
+    trees.write_text(RECIPE.replace(NN_LEARNER, TREES_LEARNER))
+    step("21. a random forest on the reviewed version 2, following v1",
+         "train", "--recipe", str(trees), "--data", versions[0], "--parent", "v1")  # fmt: skip
+    step("22. the registry, with lineage", "models", "list")
+    step("23. v1 against v2", "models", "compare", "v1", "v2")
+    step("24. v2 goes to production (audited)", "models", "alias", "production", "v2")
+    step("25. re-test production on version 1's test split", "test", "production",
+         "--data", versions[1])  # fmt: skip
+    console.print(f"open {folder / 'confusion.png'} for the confusion matrix", style="bold")
 
 
 def _collect_from_a_device(home: Path, console: Console) -> list[int]:
