@@ -10,10 +10,11 @@ import python_speech_features as psf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from scipy.fft import dct
 from scipy.io import wavfile
 
 from edgeops.blocks.base import SignalSpec
-from edgeops.blocks.dsp.audio import mel_filterbank
+from edgeops.blocks.dsp.audio import ENERGY_FLOOR, mel_filterbank
 from edgeops.blocks.dsp.cbuild import compile_and_run
 from edgeops.blocks.dsp.mfcc import MFCC
 from edgeops.blocks.dsp.mfe import MFE
@@ -53,7 +54,12 @@ GOLDEN_CASES = [
 def test_mfcc_and_log_energies_match_python_speech_features(params: dict[str, object]) -> None:
     """python_speech_features pre-emphasises the whole signal before framing, as we do per
     window; it pads a last partial frame where we stop at the last whole one, so only our
-    frames are compared. Tolerances: log energies (float64 both sides) to 1e-9 absolute;
+    frames are compared. It floors energies differently: it replaces exact zeros by eps where
+    we add eps (ENERGY_FLOOR) to every energy, which matters in near-silent frames (real
+    speech has them: an energy of 1e-13 moves by 2e-3 in the log). So its `mfcc` is compared
+    on frames whose energies are all above 1e-6 (the floors then agree to 2e-10), and every
+    frame is compared through its `fbank` energies, floored our way, its `lifter` and an
+    orthonormal DCT-II. Tolerances: log energies (float64 both sides) to 1e-9 absolute;
     MFCCs (ours rounded to float32) to 1e-5 relative + 1e-5 absolute."""
     signal, rate = speech()
     windows, spec = as_window(signal, rate)
@@ -70,6 +76,13 @@ def test_mfcc_and_log_energies_match_python_speech_features(params: dict[str, ob
         "highfreq": p.high_frequency_hz or None,
         "preemph": p.pre_emphasis,
     }
+    ours = block.transform(windows, spec).reshape(frames, p.num_cepstral)
+    mfe = MFE({k: v for k, v in p.model_dump().items() if k not in ("num_cepstral", "cep_lifter")})
+    ours_log = mfe.log_energies(windows, spec)[0]
+
+    energies = psf.fbank(signal.astype(np.float64), **arguments)[0][:frames]
+    loud = np.all(energies > 1e-6, axis=1)
+    assert loud.sum() >= frames // 3  # the word; the rest is near-silence around it
     expected = psf.mfcc(
         signal.astype(np.float64),
         numcep=p.num_cepstral,
@@ -78,12 +91,15 @@ def test_mfcc_and_log_energies_match_python_speech_features(params: dict[str, ob
         winfunc=lambda x: np.ones(x),
         **arguments,
     )[:frames]
-    ours = block.transform(windows, spec).reshape(frames, p.num_cepstral)
-    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
-
+    np.testing.assert_allclose(ours[loud], expected[loud], rtol=1e-5, atol=1e-5)
     expected_log = psf.logfbank(signal.astype(np.float64), **arguments)[:frames]
-    mfe = MFE({k: v for k, v in p.model_dump().items() if k not in ("num_cepstral", "cep_lifter")})
-    np.testing.assert_allclose(mfe.log_energies(windows, spec)[0], expected_log, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ours_log[loud], expected_log[loud], rtol=0, atol=1e-9)
+
+    eps = np.finfo(np.float64).eps
+    floored_our_way = np.log(np.where(energies == eps, 0.0, energies) + ENERGY_FLOOR)
+    np.testing.assert_allclose(ours_log, floored_our_way, rtol=0, atol=1e-9)
+    cepstra = dct(floored_our_way, type=2, axis=1, norm="ortho")[:, : p.num_cepstral]
+    np.testing.assert_allclose(ours, psf.lifter(cepstra, p.cep_lifter), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(

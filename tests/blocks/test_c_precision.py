@@ -7,6 +7,7 @@ import math
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import signal
 
 from edgeops.blocks.base import SignalSpec
 from edgeops.blocks.dsp.cbuild import compile_and_run
@@ -15,7 +16,7 @@ from edgeops.blocks.dsp.mfe import MFE
 from edgeops.blocks.dsp.spectral import Spectral
 from edgeops.blocks.dsp.spectrogram import Spectrogram
 from edgeops.errors import InvalidInput
-from edgeops.testing import C_TOLERANCE, relative_error, scale_floor
+from edgeops.testing import C_FLOOR, C_TOLERANCE, relative_error, scale_floor
 
 FFT_LENGTHS = st.sampled_from([64, 256, 1024, 4096])
 OFFSETS = st.sampled_from([0.0, 1.0, -9.81, 100.0, 2000.0])
@@ -60,8 +61,24 @@ def test_spectral_c_is_within_tolerance(
     output = compile_and_run(block.emit_c(spec), windows)
     bands = np.r_[0:8, 12:20]
     assert relative_error(output[:, bands], reference[:, bands]) <= C_TOLERANCE
-    heights = np.r_[9:12:2, 21:24:2]  # not the frequencies: a near-tie may swap two peaks
-    assert relative_error(output[:, heights], reference[:, heights]) <= C_TOLERANCE
+    # Which local maximum is a peak can flip between float32 and float64 where two bins of a
+    # smooth (zero-padded) spectrum are nearly equal, so each C peak's height is checked
+    # against the float64 power at the frequency the C reports, on the scale of the heights.
+    x = windows.astype(np.float64)
+    if filter != "none":
+        x = signal.sosfilt(block.sos(spec), x, axis=1)
+    power = np.abs(np.fft.rfft(x, n=size, axis=1)) ** 2 / size  # (n, bins, axes)
+    for axis in range(2):
+        first = axis * 12 + 8
+        frequencies, heights = (
+            output[:, first : first + 4 : 2],
+            output[:, first + 1 : first + 4 : 2],
+        )
+        bins = np.rint(frequencies * size / 100.0).astype(int)
+        assert np.all(bins[frequencies > 0] >= 1)
+        expected = np.where(frequencies > 0, np.take_along_axis(power[:, :, axis], bins, 1), 0.0)
+        scale = np.abs(reference[:, first + 1 : first + 4 : 2]).max(axis=0)
+        assert np.all(np.abs(heights - expected) <= C_TOLERANCE * np.maximum(scale, C_FLOOR))
 
 
 @settings(max_examples=30, deadline=None)
