@@ -19,6 +19,7 @@ from edgeops.errors import InvalidInput, NotFound
 from edgeops.governance import audit, keys, users
 from edgeops.governance.audit import VerifyResult
 from edgeops.governance.keys import Principal
+from edgeops.monitoring.service import Monitoring
 from edgeops.recipes.spec import Recipe
 from edgeops.store import db, staging
 from edgeops.store.blobs import BlobStore
@@ -75,6 +76,7 @@ class Workspace:
         self.keys = Keys(self)
         self.audit = AuditLog(self)
         self.models = Models(self)
+        self.monitoring = Monitoring(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -7,7 +7,7 @@ from fastapi.routing import APIRoute
 from tests.server.conftest import Server
 
 from edgeops.governance.roles import ROLES, allowed
-from edgeops.server import api, ei
+from edgeops.server import api, ei, telemetry
 from edgeops.server.app import ServerLimits, create_app
 from edgeops.server.auth import permission_of
 
@@ -18,7 +18,7 @@ def _routes(server: Server) -> list[tuple[str, str, object]]:
     app = create_app(server.ws)
     app.state.ingestor.close()
     found = []
-    for route in [*app.routes, *api.router.routes, *ei.router.routes]:
+    for route in [*app.routes, *api.router.routes, *ei.router.routes, *telemetry.router.routes]:
         if isinstance(route, APIRoute) and route.path not in OPEN:
             for method in sorted(route.methods):
                 found.append((method, route.path, permission_of(route.dependant.dependencies)))

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from edgeops import __version__
 from edgeops.data.ingest import Ingestor
 from edgeops.errors import Conflict, EdgeopsError, InvalidInput, NotFound, StorageUnavailable
-from edgeops.server import api, ei
+from edgeops.server import api, ei, telemetry
 from edgeops.server.auth import KeyCache, ProjectCache
 from edgeops.server.limits import BodyLimit, RateLimiter
 from edgeops.workspace import Workspace
@@ -65,6 +65,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, timeout_s=limits.body_timeout_s)
     app.include_router(api.router)
     app.include_router(ei.router)
+    app.include_router(telemetry.router)
     _add_health(app)
     _add_error_handlers(app)
     return app

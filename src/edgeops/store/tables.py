@@ -217,3 +217,101 @@ class ModelAlias(Base):
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class Monitor(Base):
+    """A check over a model deployment's telemetry: which model (a ref such as `production`,
+    resolved at each run), which devices (None: all), the window, thresholds, cool-down."""
+
+    __tablename__ = "monitors"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    model_ref: Mapped[str] = mapped_column(String(64))
+    devices: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    window: Mapped[dict[str, Any]] = mapped_column(JSON)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSON)
+    cooldown_s: Mapped[int] = mapped_column(Integer)
+    webhook_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    collect: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class Alert(Base):
+    """A monitor's finding. Findings with the same fingerprint (monitor, kind, model) while an
+    alert is open update it (`count`, `last_seen`) rather than adding another."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    monitor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("monitors.id", ondelete="SET NULL"), nullable=True
+    )
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id"), nullable=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    fingerprint: Mapped[str] = mapped_column(String(200), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CollectRequest(Base):
+    """A request to devices (None: every device of the model) to upload raw windows, raised
+    when a monitor fires; devices read it from their commands and answer with `window`
+    telemetry until `remaining` reaches 0 or it expires."""
+
+    __tablename__ = "collect_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="SET NULL"), nullable=True
+    )
+    model_number: Mapped[int] = mapped_column(Integer)
+    devices: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    reason: Mapped[dict[str, Any]] = mapped_column(JSON)
+    remaining: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LabelItem(Base):
+    """A raw window from the field waiting for a label (the to-label queue)."""
+
+    __tablename__ = "label_queue"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("collect_requests.id", ondelete="SET NULL"), nullable=True
+    )
+    device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    model_number: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    digest: Mapped[str] = mapped_column(String(64))
+    length: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="to-label")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

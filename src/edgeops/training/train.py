@@ -20,6 +20,7 @@ from edgeops.blocks.learn.base import EpochCallback, FitContext, Learner
 from edgeops.compiler.serialize import to_bytes
 from edgeops.data import projects
 from edgeops.errors import InvalidInput
+from edgeops.monitoring import reference
 from edgeops.recipes.executor import Executor, InlineExecutor
 from edgeops.recipes.extract import FeatureSet, extract
 from edgeops.recipes.spec import Recipe, canonical_data, recipe_hash, validate
@@ -183,6 +184,8 @@ def train(
     if validation_metrics:
         metrics["validation"] = validation_metrics
     artifacts = _store_artifacts(ws, learner, anomaly_learner, features)
+    profile = reference.from_training(learner, anomaly_learner, features, y_all, labels, seed)
+    artifacts["reference"] = ws.blobs.put(profile.to_bytes())
     with ws.session() as session:
         proj = projects.get(session, proj.name)
         model = registry.add(

@@ -1,0 +1,390 @@
+"""One look at a window of telemetry against a model's reference profile: every detector that
+the telemetry's fields allow, and the findings a monitor turns into alerts.
+
+Pure: a profile and a pyarrow table in, an `Analysis` out (no database), so tests and the
+benchmark call it directly."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+from edgeops.errors import InvalidInput
+from edgeops.monitoring import detectors, telemetry
+from edgeops.monitoring.reference import ReferenceProfile
+
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "alpha": detectors.DEFAULT_ALPHA,  # family-wise error rate of each test family
+    "min_effect": detectors.DEFAULT_MIN_EFFECT,  # Wasserstein-1 / std for a feature to count
+    "min_shift": detectors.DEFAULT_MIN_SHIFT,  # total variation for labels and summaries
+    "min_accuracy_drop": detectors.DEFAULT_MIN_ACCURACY_DROP,
+    "min_rows": 100,  # fewer rows than this in the window: no drift verdict
+    "min_device_rows": 30,  # fewer rows of one device: not named
+    "mmd_rows": 500,  # live rows sampled for the multivariate test
+}
+THRESHOLD_NAMES = frozenset(DEFAULT_THRESHOLDS) | {
+    "stale_after_s",
+    "latency_ratio",
+    "error_rate",
+    "collect_windows",
+}
+
+
+def thresholds_with_defaults(given: dict[str, Any] | None) -> dict[str, float]:
+    unknown = set(given or {}) - THRESHOLD_NAMES
+    if unknown:
+        raise InvalidInput(
+            f"unknown threshold {sorted(unknown)[0]!r}: use {', '.join(sorted(THRESHOLD_NAMES))}"
+        )
+    merged = dict(DEFAULT_THRESHOLDS)
+    for key, value in (given or {}).items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise InvalidInput(f"threshold {key}: expected a number ≥ 0, got {value!r}")
+        merged[key] = float(value)
+    if not 0 < merged["alpha"] < 1:
+        raise InvalidInput("threshold alpha: must be between 0 and 1")
+    return merged
+
+
+@dataclass
+class Finding:
+    kind: str
+    severity: str
+    title: str
+    details: dict[str, Any]
+
+
+@dataclass
+class Analysis:
+    rows: int
+    checks: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "checks": self.checks,
+            "findings": [
+                {"kind": f.kind, "severity": f.severity, "title": f.title, "details": f.details}
+                for f in self.findings
+            ],
+        }
+
+
+def analyse(
+    profile: ReferenceProfile,
+    table: pa.Table,
+    thresholds: dict[str, Any] | None = None,
+    *,
+    model: str = "model",
+    seed: int = 0,
+) -> Analysis:
+    """Run every applicable detector on `table` (telemetry.SCHEMA rows of one model)."""
+    limits = thresholds_with_defaults(thresholds)
+    result = Analysis(rows=table.num_rows)
+    if table.num_rows < limits["min_rows"]:
+        result.checks["skipped"] = f"{table.num_rows} rows < min_rows {int(limits['min_rows'])}"
+        return result
+    _features(profile, table, limits, model, seed, result)
+    _summaries(profile, table, limits, model, result)
+    _predictions(profile, table, limits, model, result)
+    _feedback(profile, table, limits, model, result)
+    return result
+
+
+def _features(
+    profile: ReferenceProfile,
+    table: pa.Table,
+    limits: dict[str, float],
+    model: str,
+    seed: int,
+    result: Analysis,
+) -> None:
+    width = len(profile.feature_names)
+    matrix, keep = telemetry.feature_matrix(table, width)
+    if len(matrix) < limits["min_rows"]:
+        return
+    sketch = profile.features
+    drift = detectors.compare_numeric(
+        sketch.counts,
+        detectors.histogram(matrix, sketch.layout),
+        sketch.layout,
+        sketch.std,
+        alpha=limits["alpha"],
+        min_effect=limits["min_effect"],
+    )
+    rows = drift.rows(profile.feature_names)
+    result.checks["features"] = rows
+    rng = np.random.default_rng(seed)
+    sample = matrix[rng.choice(len(matrix), min(len(matrix), int(limits["mmd_rows"])), False)]
+    scale = np.where(sketch.std > 0, sketch.std, 1.0)
+    mmd, mmd_p = detectors.mmd_test(
+        (profile.reservoir - sketch.mean) / scale, (sample - sketch.mean) / scale, seed=seed
+    )
+    result.checks["multivariate"] = {"mmd2": round(mmd, 6), "pvalue": mmd_p}
+    flagged = [int(i) for i in np.flatnonzero(drift.flagged)]
+    if flagged:
+        devices = _drifting_devices(profile, table.filter(pa.array(keep)), matrix, flagged, limits)
+        names = [profile.feature_names[i] for i in flagged]
+        strongest = float(drift.effect[flagged].max())
+        severe = strongest >= 3 * limits["min_effect"] or len(flagged) >= 0.25 * width
+        result.findings.append(
+            Finding(
+                "data_drift",
+                "critical" if severe else "warning",
+                f"{model}: data drift in {len(names)} of {width} features "
+                f"({', '.join(names[:5])}{'...' if len(names) > 5 else ''})",
+                {
+                    "features": [r for r in rows if r["flagged"]],
+                    "devices": devices,
+                    "multivariate": result.checks["multivariate"],
+                },
+            )
+        )
+    elif mmd_p < limits["alpha"]:
+        result.findings.append(
+            Finding(
+                "multivariate_drift",
+                "info",
+                f"{model}: the joint distribution of the features moved (MMD p={mmd_p:.3g}) "
+                "although no single feature did",
+                {"multivariate": result.checks["multivariate"]},
+            )
+        )
+
+
+def _drifting_devices(
+    profile: ReferenceProfile,
+    table: pa.Table,
+    matrix: np.ndarray,
+    flagged: list[int],
+    limits: dict[str, float],
+) -> list[dict[str, Any]]:
+    """The devices whose own rows show the drift, each with its drifting features (Holm over
+    every device x feature tested)."""
+    devices = np.asarray(pc.fill_null(table["device"], "").to_pylist(), dtype=object)
+    names, inverse = np.unique(devices.astype(str), return_inverse=True)
+    sketch = profile.features
+    sub = detectors.Layout(sketch.layout.low[flagged], sketch.layout.width[flagged])
+    tested: list[tuple[str, int, detectors.NumericDrift]] = []
+    for index, name in enumerate(names):
+        mine = inverse == index
+        if not name or mine.sum() < limits["min_device_rows"]:
+            continue
+        counts = detectors.histogram(matrix[mine][:, flagged], sub, threads=1)
+        drift = detectors.compare_numeric(
+            sketch.counts[flagged], counts, sub, sketch.std[flagged], alpha=1.0, min_effect=0
+        )
+        tested.append((str(name), int(mine.sum()), drift))
+    if not tested:
+        return []
+    adjusted = detectors.holm(np.concatenate([d.pvalue for _, _, d in tested]))
+    found = []
+    for i, (name, count, drift) in enumerate(tested):
+        mine = adjusted[i * len(flagged) : (i + 1) * len(flagged)]
+        hits = (mine < limits["alpha"]) & (drift.effect >= limits["min_effect"])
+        if hits.any():
+            found.append(
+                {
+                    "device": name,
+                    "rows": count,
+                    "features": [profile.feature_names[flagged[j]] for j in np.flatnonzero(hits)],
+                }
+            )
+    return found
+
+
+def _summaries(
+    profile: ReferenceProfile,
+    table: pa.Table,
+    limits: dict[str, float],
+    model: str,
+    result: Analysis,
+) -> None:
+    width = len(profile.feature_names)
+    live = telemetry.summary_counts(table, width).astype(np.float64)
+    total = live.sum(axis=1)
+    if total.max(initial=0) < limits["min_rows"]:
+        return
+    expected = _summary_reference(profile)
+    rows, pvalues, shifts = [], [], []
+    for j in range(width):
+        outcome = detectors.compare_categorical(
+            {str(k): float(v) for k, v in enumerate(expected[j])},
+            {str(k): int(v) for k, v in enumerate(live[j])},
+            reference_rows=profile.features.rows,
+            alpha=1.0,
+            min_shift=0.0,
+        )
+        pvalues.append(outcome.pvalue)
+        shifts.append(outcome.total_variation)
+    adjusted = detectors.holm(np.array(pvalues))
+    for j, name in enumerate(profile.feature_names):
+        flagged = bool(adjusted[j] < limits["alpha"] and shifts[j] >= limits["min_shift"])
+        rows.append(
+            {
+                "feature": name,
+                "pvalue": pvalues[j],
+                "adjusted_pvalue": float(adjusted[j]),
+                "total_variation": round(shifts[j], 6),
+                "rows": int(total[j]),
+                "flagged": flagged,
+            }
+        )
+    result.checks["summaries"] = rows
+    hits = [r for r in rows if r["flagged"]]
+    if hits:
+        result.findings.append(
+            Finding(
+                "data_drift",
+                "warning",
+                f"{model}: data drift in {len(hits)} of {width} features (device summaries: "
+                f"{', '.join(str(r['feature']) for r in hits[:5])})",
+                {"features": hits, "devices": []},
+            )
+        )
+
+
+def _summary_reference(profile: ReferenceProfile) -> np.ndarray:
+    """Reference shares of the ten summary bins per feature, from the fine histogram."""
+    sketch = profile.features
+    edges = sketch.summary_edges()
+    slot = np.floor((edges - sketch.layout.low[:, None]) / sketch.layout.width[:, None]) + 1
+    slot = np.clip(slot, 0, sketch.layout.bins + 1).astype(np.intp)
+    cumulative = np.cumsum(sketch.counts[:, :-1], axis=1)
+    below = np.take_along_axis(cumulative, slot, axis=1)
+    total = cumulative[:, -1:]
+    bounds = np.concatenate([np.zeros_like(total), below, total], axis=1)
+    return np.asarray(np.diff(bounds, axis=1) / np.maximum(total, 1))
+
+
+def _label_counts(column: pa.ChunkedArray, labels: list[str]) -> dict[str, int]:
+    counts = pc.value_counts(pc.drop_null(column)).to_pylist()
+    found: dict[str, int] = {}
+    for item in counts:
+        name = str(item["values"])
+        if name not in labels and name.isdigit() and int(name) < len(labels):
+            name = labels[int(name)]  # devices may send class indices
+        found[name] = found.get(name, 0) + int(item["counts"])
+    return found
+
+
+def _predictions(
+    profile: ReferenceProfile,
+    table: pa.Table,
+    limits: dict[str, float],
+    model: str,
+    result: Analysis,
+) -> None:
+    if profile.prediction_priors:
+        counts = _label_counts(table["label"], profile.labels)
+        if sum(counts.values()) >= limits["min_rows"]:
+            drift = detectors.compare_categorical(
+                profile.prediction_priors,
+                counts,
+                reference_rows=profile.prediction_rows,
+                alpha=limits["alpha"],
+                min_shift=limits["min_shift"],
+            )
+            result.checks["predictions"] = drift.record()
+            if drift.flagged:
+                new = f"; new classes {drift.new_categories}" if drift.new_categories else ""
+                result.findings.append(
+                    Finding(
+                        "prediction_drift",
+                        "warning",
+                        f"{model}: the mix of predicted labels changed "
+                        f"(total variation {drift.total_variation:.2f}){new}",
+                        drift.record(),
+                    )
+                )
+    for name, sketch in (("confidence", profile.confidence), ("anomaly", profile.anomaly)):
+        if sketch is None:
+            continue
+        values = pc.drop_null(table[name]).to_numpy().astype(np.float64)
+        if len(values) < limits["min_rows"]:
+            continue
+        moved = detectors.compare_numeric(
+            sketch.counts,
+            detectors.histogram(values[:, None], sketch.layout, threads=1),
+            sketch.layout,
+            sketch.std,
+            alpha=limits["alpha"],
+            min_effect=limits["min_effect"],
+        )
+        [row] = moved.rows([name])
+        row["live_mean"] = round(float(values.mean()), 6)
+        row["reference_mean"] = round(float(sketch.mean[0]), 6)
+        result.checks[name] = row
+        if name == "confidence" and profile.confidence_threshold is not None:
+            estimate = detectors.estimated_accuracy(values, profile.confidence_threshold)
+            result.checks["estimated_accuracy"] = {
+                "estimated": round(estimate, 6),
+                "reference": profile.accuracy,
+                "method": "average thresholded confidence",
+            }
+            if (
+                profile.accuracy is not None
+                and profile.accuracy - estimate >= limits["min_accuracy_drop"]
+                and row["flagged"]
+            ):
+                result.findings.append(
+                    Finding(
+                        "estimated_accuracy",
+                        "warning",
+                        f"{model}: estimated accuracy {estimate:.1%} (no labels; reference "
+                        f"{profile.accuracy:.1%})",
+                        {**result.checks["estimated_accuracy"], "confidence": row},
+                    )
+                )
+        if row["flagged"]:
+            result.findings.append(
+                Finding(
+                    f"{name}_drift",
+                    "warning",
+                    f"{model}: {name} distribution moved (mean {row['live_mean']:.3g}, "
+                    f"reference {row['reference_mean']:.3g})",
+                    row,
+                )
+            )
+
+
+def _feedback(
+    profile: ReferenceProfile,
+    table: pa.Table,
+    limits: dict[str, float],
+    model: str,
+    result: Analysis,
+) -> None:
+    if profile.accuracy is None:
+        return
+    rows = table.filter(pc.is_valid(table["feedback"]) & pc.is_valid(table["label"]))
+    if rows.num_rows == 0:
+        return
+    labels = profile.labels
+    predicted = [
+        labels[int(p)] if p not in labels and p.isdigit() and int(p) < len(labels) else p
+        for p in rows["label"].to_pylist()
+    ]
+    correct = np.array(
+        [p == t for p, t in zip(predicted, rows["feedback"].to_pylist(), strict=True)]
+    )
+    drift = detectors.accuracy_drop(
+        correct,
+        profile.accuracy,
+        alpha=limits["alpha"],
+        min_drop=limits["min_accuracy_drop"],
+    )
+    result.checks["accuracy"] = drift.record()
+    if drift.flagged:
+        result.findings.append(
+            Finding(
+                "accuracy",
+                "critical",
+                f"{model}: accuracy on feedback labels {drift.live_accuracy:.1%} over "
+                f"{drift.labelled} labelled inferences (reference {drift.reference_accuracy:.1%})",
+                drift.record(),
+            )
+        )

@@ -1,0 +1,449 @@
+"""Telemetry from devices: the payload contract, its parser, and the columnar store.
+
+A record describes one inference. JSON or CBOR; long keys, or the one-letter keys in brackets
+for microcontrollers:
+
+- `model` (`m`, required): the model version number, `3` or `"v3"`
+- `time` (`t`): epoch seconds or ISO-8601 (default: when the server received it)
+- `device` (`d`): the device id (a device key's own id wins; a different one is refused)
+- `label` (`p`): the predicted label, or its class index
+- `confidence` (`c`): the top score in [0, 1]; `scores` (`s`): every class's score
+- `anomaly` (`a`): the anomaly score; `latency_ms` (`l`)
+- `features` (`f`): the feature vector, or `summary` (`h`): per feature, counts of the
+  inferences since the last report in the reference's ten equal-mass bins (edges from
+  `GET .../models/{ref}/reference`), features x 10 integers, flat
+- `feedback` (`y`): the true label, when someone told the device
+- `error` (`e`): an error the device hit; `event` (`v`): `update_failed`, `update_ok`, `boot`...
+- `window` (`w`): a raw window (flat numbers) answering collect request `collect` (`r`)
+
+A message is one record, a list of records, or `{"records": [...]}` (`{"r": [...]}` is not
+allowed: `r` is the collect id) with optional batch-level `model`/`device` defaults.
+
+Records land in append-only Parquet files, one per batch and day, under
+`{home}/telemetry/project={name}/day={YYYY-MM-DD}/`; a day's files can be compacted into one and
+old days pruned (retention). Queries read them with pyarrow (filters pushed down to the day
+partitions) or DuckDB.
+"""
+
+import json
+import math
+import shutil
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cbor2
+import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.dataset as ds  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+from edgeops.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from edgeops.workspace import Workspace
+
+MAX_RECORDS = 10_000
+MAX_FEATURES = 4096
+MAX_WINDOW = 200_000
+MAX_TEXT = 128
+MAX_ERROR = 1000
+SUMMARY_BINS = 10
+
+SHORT = {
+    "m": "model",
+    "t": "time",
+    "d": "device",
+    "p": "label",
+    "c": "confidence",
+    "s": "scores",
+    "a": "anomaly",
+    "l": "latency_ms",
+    "f": "features",
+    "h": "summary",
+    "y": "feedback",
+    "e": "error",
+    "v": "event",
+    "w": "window",
+    "r": "collect",
+}
+FIELDS = frozenset(SHORT.values())
+
+SCHEMA = pa.schema(
+    [
+        ("time", pa.timestamp("ms", tz="UTC")),
+        ("device", pa.string()),
+        ("model", pa.int32()),
+        ("label", pa.string()),
+        ("confidence", pa.float32()),
+        ("scores", pa.list_(pa.float32())),
+        ("anomaly", pa.float32()),
+        ("latency_ms", pa.float32()),
+        ("features", pa.list_(pa.float32())),
+        ("summary", pa.list_(pa.int32())),
+        ("feedback", pa.string()),
+        ("error", pa.string()),
+        ("event", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A raw window a device sent for the to-label queue."""
+
+    device: str | None
+    model: int
+    time: datetime
+    collect: int | None
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class Parsed:
+    table: pa.Table
+    windows: list[Window]
+
+
+def decode(body: bytes, content_type: str | None = None) -> Any:
+    """JSON or CBOR (by content type, else by the first byte)."""
+    if not body:
+        raise InvalidInput("empty telemetry: send a record, a list of records or {records: [...]}")
+    kind = (content_type or "").split(";")[0].strip().lower()
+    as_json = kind == "application/json" or (kind != "application/cbor" and body[:1] in b"[{ \n")
+    try:
+        if as_json:
+            return json.loads(body)
+        return cbor2.loads(body)
+    except (ValueError, cbor2.CBORDecodeError, UnicodeDecodeError) as exc:
+        fmt = "JSON" if as_json else "CBOR"
+        raise InvalidInput(f"telemetry is not valid {fmt}: {str(exc)[:200]}") from None
+
+
+def _records(document: Any) -> tuple[list[Any], dict[str, Any]]:
+    if isinstance(document, list):
+        return document, {}
+    if isinstance(document, dict):
+        if "records" in document:
+            records = document["records"]
+            if not isinstance(records, list):
+                raise InvalidInput("records: expected a list of records")
+            defaults = {k: v for k, v in document.items() if k != "records"}
+            return records, {SHORT.get(k, k): v for k, v in defaults.items()}
+        return [document], {}
+    raise InvalidInput("telemetry must be a record (object/map) or a list of records")
+
+
+def _number(value: Any, where: str, *, low: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"{where}: expected a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidInput(f"{where}: must be finite")
+    if low is not None and number < low:
+        raise InvalidInput(f"{where}: must be ≥ {low:g}, got {number:g}")
+    return number
+
+
+def _text(value: Any, where: str, limit: int = MAX_TEXT) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidInput(f"{where}: expected text, got {type(value).__name__}")
+    text = str(value)
+    if not text or len(text) > limit:
+        raise InvalidInput(f"{where}: must be 1 to {limit} characters")
+    return text
+
+
+def _numbers(value: Any, where: str, limit: int) -> list[float]:
+    if not isinstance(value, list | tuple) or not value:
+        raise InvalidInput(f"{where}: expected a non-empty list of numbers")
+    if len(value) > limit:
+        raise InvalidInput(f"{where}: at most {limit} values, got {len(value)}")
+    array = np.asarray(value, dtype=object)
+    if array.ndim != 1:
+        raise InvalidInput(f"{where}: expected a flat list of numbers")
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
+        raise InvalidInput(f"{where}: every value must be a number")
+    floats = np.asarray(value, dtype=np.float64)
+    if not np.isfinite(floats).all():
+        raise InvalidInput(f"{where}: values must be finite (send no NaN or infinity)")
+    return [float(v) for v in floats]
+
+
+def model_number(value: Any, where: str = "model") -> int:
+    if isinstance(value, str) and value.lower().removeprefix("v").isdigit():
+        value = int(value.lower().removeprefix("v"))
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+        raise InvalidInput(f"{where}: expected a model version number such as 3 or 'v3'")
+    return int(value)
+
+
+def _time(value: Any, where: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(f"{where}: not an ISO-8601 time: {value[:40]!r}") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    seconds = _number(value, where, low=0)
+    if seconds > 1e11:  # milliseconds, as many devices count
+        seconds /= 1000
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def parse(document: Any, *, device: str | None = None, now: datetime | None = None) -> Parsed:
+    """Validate decoded telemetry into a table (SCHEMA) and the raw windows it carries.
+    `device` is the sender's own id (from its key or its MQTT topic) and wins."""
+    records, defaults = _records(document)
+    if not records:
+        raise InvalidInput("telemetry holds no records")
+    if len(records) > MAX_RECORDS:
+        raise InvalidInput(f"at most {MAX_RECORDS} records per message, got {len(records)}")
+    received = now or datetime.now(UTC)
+    columns: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
+    windows: list[Window] = []
+    for index, raw in enumerate(records):
+        where = f"records[{index}]"
+        if not isinstance(raw, dict):
+            raise InvalidInput(f"{where}: expected an object/map")
+        record = dict(defaults)
+        for key, value in raw.items():
+            name = SHORT.get(key, key) if isinstance(key, str) else key
+            if name not in FIELDS:
+                raise InvalidInput(f"{where}: unknown field {key!r}")
+            record[name] = value
+        row = _row(record, where, device, received)
+        if "window" in record and record["window"] is not None:
+            values = _numbers(record["window"], f"{where}.window", MAX_WINDOW)
+            collect = record.get("collect")
+            if collect is not None and (isinstance(collect, bool) or not isinstance(collect, int)):
+                raise InvalidInput(f"{where}.collect: expected a collect request id")
+            windows.append(
+                Window(row["device"], row["model"], row["time"], collect, np.asarray(values))
+            )
+        for name in SCHEMA.names:
+            columns[name].append(row.get(name))
+    return Parsed(pa.table(columns, schema=SCHEMA), windows)
+
+
+def _row(record: dict[str, Any], where: str, device: str | None, now: datetime) -> dict[str, Any]:
+    if "model" not in record:
+        raise InvalidInput(f"{where}: missing model (the model version number, e.g. 3)")
+    row: dict[str, Any] = {"model": model_number(record["model"], f"{where}.model")}
+    row["time"] = _time(record["time"], f"{where}.time") if "time" in record else now
+    claimed = record.get("device")
+    if claimed is not None:
+        claimed = _text(claimed, f"{where}.device", 64)
+        if device is not None and claimed != device:
+            raise InvalidInput(f"{where}.device: {claimed!r} is not this key's device {device!r}")
+    row["device"] = device or claimed
+    for name in ("label", "feedback", "event"):
+        if record.get(name) is not None:
+            row[name] = _text(record[name], f"{where}.{name}")
+    if record.get("error") is not None:
+        row["error"] = _text(record["error"], f"{where}.error", MAX_ERROR)
+    if record.get("confidence") is not None:
+        confidence = _number(record["confidence"], f"{where}.confidence", low=0)
+        if confidence > 1:
+            raise InvalidInput(f"{where}.confidence: must be in [0, 1], got {confidence:g}")
+        row["confidence"] = confidence
+    for name, low in (("anomaly", None), ("latency_ms", 0.0)):
+        if record.get(name) is not None:
+            row[name] = _number(record[name], f"{where}.{name}", low=low)
+    for name in ("scores", "features"):
+        if record.get(name) is not None:
+            row[name] = _numbers(record[name], f"{where}.{name}", MAX_FEATURES)
+    if record.get("summary") is not None:
+        row["summary"] = _summary(record["summary"], f"{where}.summary")
+    if "confidence" not in row and "scores" in row:
+        row["confidence"] = max(row["scores"])
+    return row
+
+
+def _summary(value: Any, where: str) -> list[int]:
+    counts = value.get("counts") if isinstance(value, dict) else value
+    if isinstance(counts, list) and counts and isinstance(counts[0], list):
+        counts = [c for row in counts for c in (row if isinstance(row, list) else [row])]
+    numbers = _numbers(counts, where, MAX_FEATURES * SUMMARY_BINS)
+    if any(v < 0 or v != int(v) or v >= 2**31 for v in numbers):
+        raise InvalidInput(f"{where}: counts must be whole numbers ≥ 0")
+    if len(numbers) % SUMMARY_BINS:
+        raise InvalidInput(f"{where}: expected features x {SUMMARY_BINS} counts")
+    return [int(v) for v in numbers]
+
+
+class TelemetryStore:
+    """Append-only Parquet files partitioned by project and day."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _day_dir(self, project: str, day: date) -> Path:
+        return self.root / f"project={project}" / f"day={day.isoformat()}"
+
+    def append(self, project: str, table: pa.Table) -> list[Path]:
+        """Write `table` (SCHEMA) as one new file per day it covers."""
+        if table.num_rows == 0:
+            return []
+        days = pc.strftime(table["time"], format="%Y-%m-%d").to_pylist()
+        written = []
+        for day in sorted(set(days)):
+            part = table.filter(pa.array([d == day for d in days]))
+            folder = self._day_dir(project, date.fromisoformat(day))
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
+            temporary = folder / f".{name}.tmp"
+            pq.write_table(part, temporary, compression="zstd")
+            temporary.rename(folder / name)  # readers never see half a file
+            written.append(folder / name)
+        return written
+
+    def files(self, project: str, since: datetime | None = None) -> list[Path]:
+        base = self.root / f"project={project}"
+        if not base.exists():
+            return []
+        first = since.date().isoformat() if since is not None else ""
+        return sorted(
+            file
+            for folder in base.glob("day=*")
+            if folder.name[4:] >= first
+            for file in folder.glob("*.parquet")
+        )
+
+    def read(
+        self,
+        project: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        model: int | None = None,
+        devices: Iterable[str] | None = None,
+        columns: list[str] | None = None,
+    ) -> pa.Table:
+        """Rows of `project` in [since, until), oldest first."""
+        files = self.files(project, since)
+        wanted = columns or SCHEMA.names
+        if not files:
+            return SCHEMA.empty_table().select(wanted)
+        dataset = ds.dataset([str(f) for f in files], schema=SCHEMA, format="parquet")
+        condition = None
+        for clause in (
+            pc.field("time") >= pa.scalar(since, SCHEMA.field("time").type) if since else None,
+            pc.field("time") < pa.scalar(until, SCHEMA.field("time").type) if until else None,
+            pc.field("model") == model if model is not None else None,
+            pc.field("device").isin(list(devices)) if devices is not None else None,
+        ):
+            if clause is not None:
+                condition = clause if condition is None else condition & clause
+        needed = list(dict.fromkeys([*wanted, "time"]))
+        table = dataset.to_table(columns=needed, filter=condition)
+        return table.sort_by("time").select(wanted)
+
+    def sql(self, project: str, query: str, since: datetime | None = None) -> list[tuple[Any, ...]]:
+        """Run DuckDB `query` over the project's rows, visible as the view `telemetry`."""
+        import duckdb
+
+        files = self.files(project, since)
+        with duckdb.connect() as connection:
+            if files:
+                paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+                connection.execute(
+                    f"CREATE VIEW telemetry AS SELECT * FROM read_parquet([{paths}])"
+                )
+            else:
+                connection.register("telemetry", SCHEMA.empty_table())
+            return connection.execute(query).fetchall()
+
+    def days(self, project: str) -> list[date]:
+        base = self.root / f"project={project}"
+        if not base.exists():
+            return []
+        return sorted(date.fromisoformat(p.name[4:]) for p in base.glob("day=*") if p.is_dir())
+
+    def prune(self, project: str, keep_days: int, today: date | None = None) -> list[date]:
+        """Retention: delete the days older than `keep_days`; returns the days removed."""
+        if keep_days < 1:
+            raise InvalidInput("retention must keep at least 1 day")
+        cutoff = (today or datetime.now(UTC).date()) - timedelta(days=keep_days - 1)
+        removed = [d for d in self.days(project) if d < cutoff]
+        for day in removed:
+            shutil.rmtree(self._day_dir(project, day))
+        return removed
+
+    def compact(self, project: str, day: date) -> Path | None:
+        """Merge a day's files into one (fewer, larger files read faster)."""
+        folder = self._day_dir(project, day)
+        files = sorted(folder.glob("*.parquet"))
+        if len(files) < 2:
+            return files[0] if files else None
+        table = pa.concat_tables([pq.read_table(f, schema=SCHEMA) for f in files])
+        target = folder / f"compacted-{uuid.uuid4().hex[:8]}.parquet"
+        temporary = folder / f".{target.name}.tmp"
+        pq.write_table(table.sort_by("time"), temporary, compression="zstd")
+        temporary.rename(target)
+        for file in files:
+            file.unlink()
+        return target
+
+
+def feature_matrix(table: pa.Table, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `features` column as a rows x width float32 matrix, and the mask of the table's rows
+    it holds (rows without features or of another width are left out)."""
+    column = table["features"].combine_chunks()
+    lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
+    keep = lengths == width
+    if not keep.any():
+        return np.zeros((0, width), dtype=np.float32), keep
+    chosen = column.filter(pa.array(keep)) if not keep.all() else column
+    values = pc.list_flatten(chosen).to_numpy(zero_copy_only=False)
+    return values.astype(np.float32, copy=False).reshape(-1, width), keep
+
+
+def summary_counts(table: pa.Table, features: int) -> np.ndarray:
+    """The `summary` column summed: features x SUMMARY_BINS counts (rows of another width are
+    left out)."""
+    column = table["summary"].combine_chunks()
+    lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
+    keep = lengths == features * SUMMARY_BINS
+    if not keep.any():
+        return np.zeros((features, SUMMARY_BINS), dtype=np.int64)
+    values = pc.list_flatten(column.filter(pa.array(keep))).to_numpy(zero_copy_only=False)
+    counts = np.asarray(values, dtype=np.int64).reshape(-1, features, SUMMARY_BINS)
+    return np.asarray(counts.sum(axis=0))
+
+
+def store_for(ws: "Workspace") -> TelemetryStore:
+    """The workspace's telemetry store (under its home)."""
+    return TelemetryStore(ws.settings.home / "telemetry")
+
+
+def ingest(
+    ws: "Workspace",
+    project: str,
+    payload: bytes | Any,
+    *,
+    device: str | None = None,
+    content_type: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Store one telemetry message (bytes in JSON or CBOR, or an already decoded document) for
+    `project` sent by `device`: the HTTP route and the MQTT bridge both call this. Raises
+    InvalidInput (nothing stored) for a malformed message."""
+    from edgeops.data import projects
+    from edgeops.monitoring import collect
+
+    document = (
+        decode(bytes(payload), content_type) if isinstance(payload, bytes | bytearray) else payload
+    )
+    parsed = parse(document, device=device, now=now)
+    with ws.session() as session:
+        found = projects.get(session, project)
+        if parsed.windows:
+            collect.store_windows(session, ws.blobs, found, parsed.windows)
+            session.commit()
+    store_for(ws).append(found.name, parsed.table)
+    return {"accepted": parsed.table.num_rows, "windows": len(parsed.windows)}
