@@ -45,6 +45,28 @@ def run_wrk(url: str, key: str, clients: int, seconds: float) -> tuple[int, int,
     return result["requests"] - result["errors"], result["errors"], result["seconds"]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of a process and its children so far, from /proc (Linux).
+    On a shared machine throughput swings with the neighbours' load; CPU per request does not
+    as much, so it is printed too."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    try:
+        pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+        total = 0
+        for process in pids:
+            fields = Path(f"/proc/{process}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    except (OSError, ValueError):
+        return None
+    return total / ticks
+
+
+def per_request_ms(before: float | None, after: float | None, requests: int) -> float | None:
+    if before is None or after is None or requests == 0:
+        return None
+    return round(1000 * (after - before) / requests, 3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
@@ -90,8 +112,11 @@ def main() -> None:
                         break
                 except httpx.TransportError:
                     time.sleep(0.1)
+            cpu_start = cpu_seconds(server.pid)
             noop = run_wrk(f"{url}/api/v1/ping", key, args.clients, args.seconds)
+            cpu_noop = cpu_seconds(server.pid)
             ingest = run_wrk(f"{url}/api/training/data", key, args.clients, args.seconds)
+            cpu_ingest = cpu_seconds(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=300)  # it moves the staged blobs out before it exits
@@ -111,6 +136,10 @@ def main() -> None:
                 "failed_requests": noop[1] + ingest[1],
                 "samples_stored": stored,
                 "acknowledged": ingest[0],
+                "server_cpu_ms_per_request": {
+                    "noop": per_request_ms(cpu_start, cpu_noop, noop[0]),
+                    "ingest": per_request_ms(cpu_noop, cpu_ingest, ingest[0]),
+                },
                 "load_generator": "wrk, 2 threads",
                 "targets": {"samples_per_s": 1500, "ratio": 0.5},
             },
