@@ -14,13 +14,14 @@ Check = Callable[..., VerifyReport]
 
 def check_compiled(graph: Graph, x: np.ndarray, **kwargs: object) -> VerifyReport:
     """Compile and run `graph` on `x`; assert int8 graphs are bit-exact with the int8 reference
-    and float graphs within 1e-5 (relative to the output's magnitude) of the float reference."""
+    and float graphs within 1e-5 (relative to the largest activation) of the float reference."""
     report = verify(graph, x, measure=False, **kwargs)  # type: ignore[arg-type]
     if report.int8:
         assert report.int8_mismatches == 0
     else:
-        expected = reference.run(graph, x)
-        assert report.max_abs_error <= 1e-5 * max(1.0, float(np.abs(expected).max()))
+        # float32 rounding grows with the magnitudes summed on the way, not just the output's
+        magnitude = max(float(np.abs(v).max()) for v in reference.run_all(graph, x).values())
+        assert report.max_abs_error <= 1e-5 * max(1.0, magnitude)
     return report
 
 

@@ -1,6 +1,8 @@
 """Every C kernel against the numpy references: int8 bit-exact with `int8_reference`, float
 within 1e-5 of `reference`, on random shapes, weights and quant params."""
 
+import zlib
+
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -16,7 +18,8 @@ spreads = st.sampled_from([0.05, 1.0, 20.0])
 
 
 def _rng(*seeds: object) -> np.random.Generator:
-    return np.random.default_rng(abs(hash(seeds)) % 2**32)
+    """A generator seeded by the example (crc32: `hash` of strings changes between runs)."""
+    return np.random.default_rng(zlib.crc32(repr(seeds).encode()))
 
 
 def _both(builder: GraphBuilder, rng: np.random.Generator, spread: float, rows: int = 40) -> None:

@@ -132,6 +132,7 @@ def generate(
         "output_scale": c_float(float(output.quant.scale[0])) if output.quant else "1.0f",
         "output_zero_point": int(output.quant.zero_point[0]) if output.quant else 0,
         "anomaly": graph.task == "anomaly",
+        "tree_index_type": emitter.tree_index_type,
     }
     files = {
         f"{name}.h": _template("model.h.j2").render(context),

@@ -57,6 +57,7 @@ class Emitter:
         self.declarations: list[str] = []
         self.constants: dict[str, str] = {}
         self.headers: set[str] = set()
+        self.tree_index_type = "int32_t"  # narrowed by a tree ensemble whose indices fit
 
     def tensor(self, name: str) -> str:
         """A C expression for a tensor: an arena pointer or a constant array."""
@@ -283,13 +284,22 @@ class Emitter:
                     features.append(int(feature[node]))
                     thresholds.append(_float32_at_most(float(threshold[node])))
             base += len(feature)
-        n_classes = len(leaves[0])
+        # identical leaves (pure ones above all) share a row, as float32 as the C sees them
+        rows, row_of_leaf = np.unique(
+            np.stack(leaves).astype(np.float32), axis=0, return_inverse=True
+        )
+        row_of_leaf = row_of_leaf.ravel()
+        rights = [
+            row_of_leaf[r] if left == -1 else r for left, r in zip(lefts, rights, strict=True)
+        ]
+        index_type = "int16_t" if max(base, len(rows), max(features) + 1) < 2**15 else "int32_t"
+        self.tree_index_type = index_type
         model = self.struct("eo_tree_ensemble", "trees", [
-            len(roots), n_classes, self.table("roots", "int32_t", roots),
-            self.table("feature", "int32_t", features),
+            len(roots), rows.shape[1], self.table("roots", "int32_t", roots),
+            self.table("feature", index_type, features),
             self.table("threshold", "float", thresholds),
-            self.table("left", "int32_t", lefts), self.table("right", "int32_t", rights),
-            self.table("leaf_values", "float", np.concatenate(leaves)),
+            self.table("left", index_type, lefts), self.table("right", index_type, rights),
+            self.table("leaf_values", "float", rows.ravel()),
         ])  # fmt: skip
         return f"eo_trees_f32({self.tensor(op.inputs[0])}, {model}, {self.tensor(op.outputs[0])});"
 

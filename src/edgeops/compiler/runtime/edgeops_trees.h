@@ -4,17 +4,24 @@
 
 #include "edgeops_common.h"
 
+/* Node, feature and leaf indices; the generated model defines it as int16_t when they fit. */
+#ifndef EDGEOPS_TREE_INDEX
+#define EDGEOPS_TREE_INDEX int32_t
+#endif
+typedef EDGEOPS_TREE_INDEX eo_tree_index;
+
 /* Trees as flat node arrays: a node is a leaf when left[node] == -1, and then right[node] is its
  * row in leaf_values (n_classes probabilities); otherwise go left when
- * x[feature[node]] <= threshold[node]. Node indices are absolute; roots[t] is tree t's root. */
+ * x[feature[node]] <= threshold[node]. Node indices are absolute; roots[t] is tree t's root.
+ * Identical leaves share one row of leaf_values. */
 typedef struct {
     int n_trees;
     int n_classes;
     const int32_t *roots;
-    const int32_t *feature;
+    const eo_tree_index *feature;
     const float *threshold;
-    const int32_t *left;
-    const int32_t *right;
+    const eo_tree_index *left;
+    const eo_tree_index *right;
     const float *leaf_values;
 } eo_tree_ensemble;
 
