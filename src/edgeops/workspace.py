@@ -16,6 +16,7 @@ from edgeops.data import importing, projects, samples, versions
 from edgeops.data.importing import ImportReport, LabelFrom
 from edgeops.data.versions import Diff
 from edgeops.errors import InvalidInput, NotFound
+from edgeops.fleet.service import Fleet
 from edgeops.governance import audit, keys, users
 from edgeops.governance.audit import VerifyResult
 from edgeops.governance.keys import Principal
@@ -77,6 +78,7 @@ class Workspace:
         self.audit = AuditLog(self)
         self.models = Models(self)
         self.monitoring = Monitoring(self)
+        self.fleet = Fleet(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -7,18 +7,21 @@ from fastapi.routing import APIRoute
 from tests.server.conftest import Server
 
 from edgeops.governance.roles import ROLES, allowed
-from edgeops.server import api, ei, telemetry
+from edgeops.server import api, ei, fleet, telemetry
 from edgeops.server.app import ServerLimits, create_app
 from edgeops.server.auth import permission_of
 
-OPEN = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# Enrolment is authenticated by its token instead of a key (tests/fleet/test_fleet_api.py).
+OPEN = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+        fleet.ENROL_PATH}  # fmt: skip
 
 
 def _routes(server: Server) -> list[tuple[str, str, object]]:
     app = create_app(server.ws)
     app.state.ingestor.close()
     found = []
-    for route in [*app.routes, *api.router.routes, *ei.router.routes, *telemetry.router.routes]:
+    routers = [api.router, ei.router, telemetry.router, fleet.router]
+    for route in [*app.routes, *(route for router in routers for route in router.routes)]:
         if isinstance(route, APIRoute) and route.path not in OPEN:
             for method in sorted(route.methods):
                 found.append((method, route.path, permission_of(route.dependant.dependencies)))

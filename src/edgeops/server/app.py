@@ -1,5 +1,6 @@
 """The FastAPI application: routers, limits, and errors as JSON."""
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from edgeops import __version__
 from edgeops.data.ingest import Ingestor
 from edgeops.errors import Conflict, EdgeopsError, InvalidInput, NotFound, StorageUnavailable
 from edgeops.server import api, ei, telemetry
+from edgeops.server import fleet as fleet_routes
 from edgeops.server.auth import KeyCache, ProjectCache
 from edgeops.server.limits import BodyLimit, RateLimiter
 from edgeops.workspace import Workspace
@@ -32,10 +34,13 @@ class ServerLimits:
 
 
 def create_app(
-    ws: Workspace, limits: ServerLimits | None = None, mqtt_url: str | None = None
+    ws: Workspace,
+    limits: ServerLimits | None = None,
+    mqtt_url: str | None = None,
+    schedule_every_s: float | None = None,
 ) -> FastAPI:
     """The server for `ws`. The app owns a committer thread (and, with `mqtt_url`, an MQTT
-    bridge); they start and stop with the app."""
+    bridge; with `schedule_every_s`, the fleet scheduler); they start and stop with the app."""
     limits = limits or ServerLimits()
 
     @asynccontextmanager
@@ -46,7 +51,14 @@ def create_app(
 
             bridge = MqttBridge(ws, app.state.ingestor, mqtt_url)
             bridge.start()
+        scheduler = None
+        if schedule_every_s is not None:
+            from edgeops.fleet.scheduler import run_periodically
+
+            scheduler = asyncio.create_task(run_periodically(ws, schedule_every_s))
         yield
+        if scheduler is not None:
+            scheduler.cancel()
         if bridge is not None:
             bridge.stop()
         app.state.ingestor.close()
@@ -66,6 +78,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(ei.router)
     app.include_router(telemetry.router)
+    app.include_router(fleet_routes.router)
     _add_health(app)
     _add_error_handlers(app)
     return app
@@ -75,7 +88,10 @@ def app_from_environment() -> FastAPI:
     """The app `edgeops serve` runs in each worker process: the workspace comes from the usual
     EDGEOPS_* variables, the limits and the MQTT URL from EDGEOPS_SERVE_* ones."""
     limits = ServerLimits(**json.loads(os.environ.get("EDGEOPS_SERVE_LIMITS", "{}")))
-    return create_app(Workspace(create=False), limits, os.environ.get("EDGEOPS_SERVE_MQTT"))
+    every = float(os.environ.get("EDGEOPS_SERVE_SCHEDULE_S", "15"))
+    return create_app(
+        Workspace(create=False), limits, os.environ.get("EDGEOPS_SERVE_MQTT"), every or None
+    )
 
 
 def _add_health(app: FastAPI) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -314,4 +315,167 @@ class LabelItem(Base):
     digest: Mapped[str] = mapped_column(String(64))
     length: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="to-label")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Release(Base):
+    """A signed, versioned bundle of artifacts for one device type. `artifacts` and `deltas`
+    list the TUF targets it published: [{name, path, sha256, length, kind}], deltas with
+    `from_version` and `from_sha256` too."""
+
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("project_id", "device_type", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    device_type: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    changelog: Mapped[str] = mapped_column(Text, default="")
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id"), nullable=True
+    )
+    artifacts: Mapped[list[Any]] = mapped_column(JSON)
+    deltas: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class Device(Base):
+    """A registered device: its identity (`device_id`, and the device key it authenticates
+    with), hardware type, attributes, tags and groups, what it runs and how it feels."""
+
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("project_id", "device_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    device_id: Mapped[str] = mapped_column(String(128))
+    device_type: Mapped[str] = mapped_column(String(64))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    tags: Mapped[list[Any]] = mapped_column(JSON)
+    groups: Mapped[list[Any]] = mapped_column(JSON)
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True
+    )
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    registered_by: Mapped[str] = mapped_column(String(128))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    installed_release_id: Mapped[int | None] = mapped_column(
+        ForeignKey("releases.id"), nullable=True
+    )
+    # What the device should run (set by rollouts); None: stay as it is.
+    target_release_id: Mapped[int | None] = mapped_column(
+        ForeignKey("releases.id"), nullable=True
+    )
+    health: Mapped[dict[str, Any]] = mapped_column(JSON)
+    update_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    update_detail: Mapped[str] = mapped_column(String(500), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EnrolmentToken(Base):
+    """A project secret devices present to register themselves. Only its SHA-256 is stored."""
+
+    __tablename__ = "enrolment_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    prefix: Mapped[str] = mapped_column(String(12), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    device_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    groups: Mapped[list[Any]] = mapped_column(JSON)
+    uses_left: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Rollout(Base):
+    """A release going to a group in stages (cumulative percentages of the group), advanced by
+    the scheduler when each stage is healthy. `stage` indexes `stages`."""
+
+    __tablename__ = "rollouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    group: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stages: Mapped[list[Any]] = mapped_column(JSON)
+    dwell_s: Mapped[int] = mapped_column(Integer)
+    stage_timeout_s: Mapped[int] = mapped_column(Integer)
+    max_failure_rate: Mapped[float] = mapped_column(Float)
+    on_failure: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    stage: Mapped[int] = mapped_column(Integer, default=0)
+    stage_started_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RolloutDevice(Base):
+    """A device a rollout has reached: in which stage, what it ran before, how it went."""
+
+    __tablename__ = "rollout_devices"
+
+    rollout_id: Mapped[int] = mapped_column(
+        ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_pk: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    stage: Mapped[int] = mapped_column(Integer)
+    previous_release_id: Mapped[int | None] = mapped_column(
+        ForeignKey("releases.id"), nullable=True
+    )
+    state: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SigningKey(Base):
+    """A TUF role's public key for a project. Only the online roles (snapshot, timestamp, and
+    targets if the operator chose so) keep their private key here; root and targets keys stay
+    in the operator's key folder."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    keyid: Mapped[str] = mapped_column(String(64))
+    public: Mapped[dict[str, Any]] = mapped_column(JSON)
+    private_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TufMetadata(Base):
+    """Every signed version of a project's TUF metadata, as served (consistent snapshots:
+    clients fetch `N.role.json`, so old versions stay)."""
+
+    __tablename__ = "tuf_metadata"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

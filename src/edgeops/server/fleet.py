@@ -1,0 +1,314 @@
+"""The fleet over HTTP: devices enrol, check in and report update status; they fetch TUF
+metadata and targets; operators manage devices, releases and rollouts (docs/fleet-protocol.md)."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from edgeops.data import projects
+from edgeops.fleet import devices, releases, reports, rollouts, tuf_repo
+from edgeops.governance.keys import Principal
+from edgeops.governance.roles import Permission
+from edgeops.server.auth import project_for, require
+from edgeops.store.tables import Project, Release, utcnow
+from edgeops.workspace import Workspace
+
+router = APIRouter(prefix="/api/v1/projects/{project}", tags=["fleet"])
+
+FleetRead = Annotated[Principal, require(Permission.FLEET_READ)]
+FleetWrite = Annotated[Principal, require(Permission.FLEET_WRITE)]
+UpdatesRead = Annotated[Principal, require(Permission.UPDATES_READ)]
+TelemetryWrite = Annotated[Principal, require(Permission.TELEMETRY_WRITE)]
+ENROL_PATH = "/api/v1/projects/{project}/device/enrol"  # authenticated by its token, not a key
+_METADATA_HEADERS = {"cache-control": "no-store"}
+_TARGET_HEADERS = {"cache-control": "public, max-age=31536000, immutable"}
+
+
+@contextmanager
+def _opened(
+    request: Request, principal: Principal, project: str
+) -> Iterator[tuple[Session, Project]]:
+    ws: Workspace = request.app.state.ws
+    with ws.session() as session:
+        yield session, project_for(session, principal, project)
+
+
+def _device_id(principal: Principal) -> str:
+    if principal.device_id is None:
+        raise HTTPException(400, "this route is for devices: call it with a device key")
+    return principal.device_id
+
+
+class EnrolIn(BaseModel):
+    token: str = Field(max_length=200)
+    device_id: str = Field(max_length=128)
+    device_type: str | None = Field(None, max_length=64)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class RegisterIn(BaseModel):
+    device_id: str = Field(max_length=128)
+    device_type: str = Field(max_length=64)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list, max_length=64)
+    groups: list[str] = Field(default_factory=list, max_length=64)
+
+
+class TagIn(BaseModel):
+    add_tags: list[str] = Field(default_factory=list, max_length=64)
+    remove_tags: list[str] = Field(default_factory=list, max_length=64)
+    add_groups: list[str] = Field(default_factory=list, max_length=64)
+    remove_groups: list[str] = Field(default_factory=list, max_length=64)
+    attributes: dict[str, Any] | None = None
+
+
+class TokenIn(BaseModel):
+    name: str = Field(max_length=128)
+    device_type: str | None = Field(None, max_length=64)
+    groups: list[str] = Field(default_factory=list, max_length=64)
+    uses: int | None = Field(None, ge=1)
+    expires_at: datetime | None = None
+
+
+class RolloutIn(BaseModel):
+    release: str = Field(max_length=140, description="TYPE/VERSION, or VERSION")
+    group: str | None = Field(None, max_length=64)
+    stages: str = Field("1,10,50,100", max_length=100)
+    dwell: str = Field("10m", max_length=16)
+    stage_timeout: str = Field("24h", max_length=16)
+    max_failure_rate: str = Field("2%", max_length=16)
+    on_failure: Literal["rollback", "pause"] = "rollback"
+
+
+# -- device-facing ---------------------------------------------------------------------------
+
+
+@router.post("/device/enrol", status_code=201)
+def enrol(project: str, body: EnrolIn, request: Request) -> dict[str, Any]:
+    """Self-registration: an enrolment token buys a device row and a device key (shown once)."""
+    ws: Workspace = request.app.state.ws
+    with ws.session() as session:
+        found = projects.get(session, project)
+        try:
+            device, key = devices.enrol(session, found, body.token, body.device_id,
+                                        body.device_type, body.attributes, utcnow())  # fmt: skip
+        except PermissionError as exc:
+            raise HTTPException(401, str(exc)) from None
+        session.commit()
+        return {"device_id": device.device_id, "device_type": device.device_type, "key": key}
+
+
+@router.post("/device/checkin")
+def checkin(
+    project: str, body: reports.CheckIn, request: Request, principal: UpdatesRead
+) -> dict[str, Any]:
+    """A device says it is alive, what it runs and how it is; the answer names its update."""
+    device_id = _device_id(principal)
+    with _opened(request, principal, project) as (session, found):
+        try:
+            answer = reports.checkin(session, found, device_id, body, utcnow(), principal.actor)
+        except PermissionError as exc:
+            raise HTTPException(403, str(exc)) from None
+        session.commit()
+        return answer
+
+
+@router.post("/device/status")
+def update_status(
+    project: str, body: reports.StatusReport, request: Request, principal: TelemetryWrite
+) -> dict[str, Any]:
+    """A device reports an update step: downloading … healthy, or failed / rolled-back."""
+    device_id = _device_id(principal)
+    with _opened(request, principal, project) as (session, found):
+        try:
+            answer = reports.status(session, found, device_id, body, utcnow(), principal.actor)
+        except PermissionError as exc:
+            raise HTTPException(403, str(exc)) from None
+        session.commit()
+        return answer
+
+
+@router.get("/tuf/metadata/{filename}")
+def tuf_metadata(project: str, filename: str, request: Request, principal: UpdatesRead) -> Response:
+    """TUF metadata as `tuf.ngclient` asks for it: `N.root.json`, `timestamp.json`,
+    `N.snapshot.json`, `N.targets.json`."""
+    with _opened(request, principal, project) as (session, found):
+        data = tuf_repo.served(session, found, filename)
+    return Response(data, media_type="application/json", headers=_METADATA_HEADERS)
+
+
+@router.get("/tuf/targets/{device_type}/{version}/{filename}")
+def tuf_target(
+    project: str, device_type: str, version: str, filename: str, request: Request,
+    principal: UpdatesRead,
+) -> Response:  # fmt: skip
+    """A target's bytes at `TYPE/VERSION/SHA256.NAME` (consistent-snapshot naming)."""
+    digest, _, name = filename.partition(".")
+    missing = HTTPException(404, f"no update target {device_type}/{version}/{filename[:140]}")
+    if len(digest) != 64 or not name:
+        raise missing
+    ws: Workspace = request.app.state.ws
+    with _opened(request, principal, project) as (session, found):
+        release = session.scalar(
+            select(Release).where(
+                Release.project_id == found.id, Release.device_type == device_type,
+                Release.version == version,
+            )
+        )  # fmt: skip
+        published = [] if release is None else [*release.artifacts, *release.deltas]
+        path = f"{device_type}/{version}/{name}"
+        if not any(t["path"] == path and t["sha256"] == digest for t in published):
+            raise missing
+    return Response(ws.blobs.get(digest), media_type="application/octet-stream",
+                    headers=_TARGET_HEADERS)  # fmt: skip
+
+
+# -- operators -------------------------------------------------------------------------------
+
+
+@router.get("/devices")
+def list_devices(
+    project: str, request: Request, principal: FleetRead, device_type: str | None = None,
+    group: str | None = None, tag: str | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    with _opened(request, principal, project) as (session, found):
+        versions = devices.release_versions(session, found)
+        listed = devices.list_devices(session, found, device_type=device_type, group=group,
+                                      tag=tag)  # fmt: skip
+        return [devices.record(d, versions) for d in listed]
+
+
+@router.post("/devices", status_code=201)
+def register_device(
+    project: str, body: RegisterIn, request: Request, principal: FleetWrite
+) -> dict[str, Any]:
+    """Register a device; the answer holds its device key, shown this once."""
+    with _opened(request, principal, project) as (session, found):
+        device, key = devices.register(
+            session, found, body.device_id, body.device_type, attributes=body.attributes,
+            tags=body.tags, groups=body.groups, actor=principal.actor, now=utcnow(),
+        )  # fmt: skip
+        session.commit()
+        return {**devices.record(device, {}), "key": key}
+
+
+@router.get("/devices/{device_id}")
+def show_device(
+    project: str, device_id: str, request: Request, principal: FleetRead
+) -> dict[str, Any]:
+    with _opened(request, principal, project) as (session, found):
+        device = devices.get(session, found, device_id)
+        return devices.record(device, devices.release_versions(session, found))
+
+
+@router.patch("/devices/{device_id}")
+def tag_device(
+    project: str, device_id: str, body: TagIn, request: Request, principal: FleetWrite
+) -> dict[str, Any]:
+    """Add or remove tags and groups; merge attributes (null removes one)."""
+    with _opened(request, principal, project) as (session, found):
+        device = devices.tag(
+            session, devices.get(session, found, device_id), add_tags=body.add_tags,
+            remove_tags=body.remove_tags, add_groups=body.add_groups,
+            remove_groups=body.remove_groups, attributes=body.attributes, actor=principal.actor,
+        )  # fmt: skip
+        session.commit()
+        return devices.record(device, devices.release_versions(session, found))
+
+
+@router.post("/devices/{device_id}/revoke")
+def revoke_device(
+    project: str, device_id: str, request: Request, principal: FleetWrite
+) -> dict[str, Any]:
+    with _opened(request, principal, project) as (session, found):
+        device = devices.revoke(session, devices.get(session, found, device_id),
+                                principal.actor, utcnow())  # fmt: skip
+        session.commit()
+        return devices.record(device, devices.release_versions(session, found))
+
+
+@router.post("/enrolment-tokens", status_code=201)
+def create_enrolment_token(
+    project: str, body: TokenIn, request: Request, principal: FleetWrite
+) -> dict[str, Any]:
+    """A token for self-registration (`POST /device/enrol`); its secret is shown this once."""
+    with _opened(request, principal, project) as (session, found):
+        token, secret = devices.create_token(
+            session, found, name=body.name, device_type=body.device_type, groups=body.groups,
+            uses=body.uses, expires_at=body.expires_at, actor=principal.actor,
+        )  # fmt: skip
+        session.commit()
+        return {**devices.token_record(token), "token": secret}
+
+
+@router.get("/releases")
+def list_releases(
+    project: str, request: Request, principal: FleetRead, device_type: str | None = None
+) -> list[dict[str, Any]]:
+    with _opened(request, principal, project) as (session, found):
+        return [releases.record(r) for r in releases.list_releases(session, found, device_type)]
+
+
+@router.get("/releases/{device_type}/{version}")
+def show_release(
+    project: str, device_type: str, version: str, request: Request, principal: FleetRead
+) -> dict[str, Any]:
+    with _opened(request, principal, project) as (session, found):
+        return releases.record(releases.get(session, found, device_type, version))
+
+
+@router.get("/rollouts")
+def list_rollouts(project: str, request: Request, principal: FleetRead) -> list[dict[str, Any]]:
+    with _opened(request, principal, project) as (session, found):
+        return [rollouts.status(session, r) for r in rollouts.list_rollouts(session, found)]
+
+
+@router.post("/rollouts", status_code=201)
+def create_rollout(
+    project: str, body: RolloutIn, request: Request, principal: FleetWrite
+) -> dict[str, Any]:
+    """A staged rollout of a release to a group; the server's scheduler advances it."""
+    with _opened(request, principal, project) as (session, found):
+        rollout = rollouts.create(
+            session, found, releases.find(session, found, body.release), group=body.group,
+            stages=rollouts.parse_stages(body.stages),
+            dwell_s=rollouts.parse_duration(body.dwell),
+            stage_timeout_s=rollouts.parse_duration(body.stage_timeout),
+            max_failure_rate=rollouts.parse_rate(body.max_failure_rate),
+            on_failure=body.on_failure, actor=principal.actor, now=utcnow(),
+        )  # fmt: skip
+        session.commit()
+        return rollouts.status(session, rollout)
+
+
+@router.get("/rollouts/{rollout_id}")
+def rollout_status(
+    project: str, rollout_id: int, request: Request, principal: FleetRead
+) -> dict[str, Any]:
+    with _opened(request, principal, project) as (session, found):
+        return rollouts.status(session, rollouts.get(session, found, rollout_id))
+
+
+@router.post("/rollouts/{rollout_id}/{action}")
+def change_rollout(
+    project: str, rollout_id: int, action: Literal["pause", "resume", "abort", "rollback"],
+    request: Request, principal: FleetWrite,
+) -> dict[str, Any]:  # fmt: skip
+    """pause, resume, abort (devices not yet updating stay put), or rollback (all go back)."""
+    with _opened(request, principal, project) as (session, found):
+        rollout = rollouts.get(session, found, rollout_id)
+        now = utcnow()
+        if action == "pause":
+            rollouts.pause(session, rollout, principal.actor, now)
+        elif action == "resume":
+            rollouts.resume(session, rollout, principal.actor, now)
+        else:
+            rollouts.abort(session, rollout, principal.actor, now, rollback=action == "rollback")
+        session.commit()
+        return rollouts.status(session, rollout)
