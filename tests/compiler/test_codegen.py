@@ -105,3 +105,5 @@ def test_refuses_bad_names_and_recipe_mismatch() -> None:
     )
     with pytest.raises(InvalidInput, match="produce 7 features but the model takes 6"):
         generate(small_net(), recipe=recipe)
+    with pytest.raises(InvalidInput, match="2 block states for 1 feature blocks"):
+        generate(small_net(), recipe=recipe, states=[None, None])

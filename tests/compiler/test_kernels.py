@@ -215,3 +215,24 @@ def test_tree_kmeans_and_gmm_float() -> None:
                                      "log_weights": np.log(gmm.weights_)})  # fmt: skip
     report = check_compiled(builder.build("anomaly", []), x * 2)
     assert report.label_agreement_percent is None
+
+
+def test_float_op_after_int8_part_reads_dequantized_values() -> None:
+    rng = np.random.default_rng(9)
+    builder = GraphBuilder((6,))
+    builder.op("dense", (4,), {"w": rng.normal(size=(4, 6)), "b": rng.normal(size=4)})
+    builder.op("relu", (4,))
+    builder.op("kmeans_anomaly", (1,), {"centers": rng.normal(size=(3, 4))})
+    graph = builder.build("anomaly", [])
+    x = rng.normal(size=(40, 6)).astype(np.float32)
+    quantized = quantize(graph, x)
+    assert [op.kind for op in quantized.ops] == [
+        "quantize",
+        "dense",
+        "dequantize",
+        "kmeans_anomaly",
+    ]
+    report = check_compiled(quantized, x)
+    assert report.int8 and report.int8_mismatches is None
+    assert report.max_abs_error <= 1e-5  # C vs the int8 reference's float tail
+    assert report.end_to_end_max_abs_error <= 1e-5

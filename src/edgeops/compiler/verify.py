@@ -54,7 +54,7 @@ class VerifyReport:
 
     rows: int
     int8: bool
-    int8_mismatches: int | None  # integers differing from int8_reference (must be 0)
+    int8_mismatches: int | None  # output integers differing from int8_reference (must be 0)
     max_abs_error: float  # C outputs vs the reference of the same graph on the C's features
     end_to_end_max_abs_error: float  # C scores vs the same graph in Python on numpy's features
     feature_max_abs_error: float | None  # C feature blocks vs numpy (recipes only)
@@ -181,8 +181,9 @@ def verify(
     if len(rows) == 0:
         raise InvalidInput("verification needs at least one input row")
     input_shape = graph.tensor(graph.inputs[0]).shape
+    output_tensor = graph.tensor(graph.outputs[0])
     feature_count = int(np.prod(input_shape))
-    score_count = int(np.prod(graph.tensor(graph.outputs[0]).shape))
+    score_count = int(np.prod(output_tensor.shape))
     digest = hashlib.sha256("".join(sorted(files.values())).encode()).hexdigest()[:12]
     with tempfile.TemporaryDirectory(prefix=f"edgeops-verify-{digest}-") as temporary:
         work = keep_dir or Path(temporary)
@@ -199,18 +200,19 @@ def verify(
     else:
         numpy_features = rows.reshape(c_features.shape)
     mismatches: int | None = None
-    if is_int8:
+    if is_int8 and output_tensor.dtype == "int8":
         expected = int8_reference.run(graph, c_features).reshape(len(rows), -1)
         mismatches = int((expected != compiled["raw"].astype(np.int64)).sum())
         error = np.abs(int8_reference.dequantized(graph, expected) - compiled["scores"])
-    else:
-        expected_float = reference.run(graph, c_features).reshape(len(rows), -1)
+    else:  # a float output (of a float graph, or float ops after an int8 part)
+        run = int8_reference.run if is_int8 else reference.run
+        expected_float = run(graph, c_features).reshape(len(rows), -1)
         error = np.abs(expected_float - compiled["raw"])
     python_scores = (
         int8_reference.dequantized(graph, int8_reference.run(graph, numpy_features))
         if is_int8
         else reference.run(graph, numpy_features)
-    )
+    )  # dequantized() passes float outputs through
     end_to_end = np.abs(python_scores.reshape(len(rows), -1) - compiled["scores"]).max()
     agreement = float_accuracy = compiled_accuracy = None
     if graph.task == "classification":
