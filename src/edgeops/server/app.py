@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from edgeops import __version__
 from edgeops.data.ingest import Ingestor
 from edgeops.errors import Conflict, EdgeopsError, InvalidInput, NotFound, StorageUnavailable
-from edgeops.server import api, ei, telemetry
+from edgeops.server import api, ei, models, telemetry
 from edgeops.server import fleet as fleet_routes
 from edgeops.server.auth import KeyCache, ProjectCache
 from edgeops.server.limits import BodyLimit, RateLimiter
@@ -77,6 +77,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, timeout_s=limits.body_timeout_s)
     app.include_router(api.router)
     app.include_router(ei.router)
+    app.include_router(models.router)
     app.include_router(telemetry.router)
     app.include_router(fleet_routes.router)
     _add_health(app)
