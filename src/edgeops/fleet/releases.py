@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import bsdiff4
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tuf.api.metadata import TargetFile
 
 from edgeops.errors import Conflict, InvalidInput, NotFound
 from edgeops.fleet import mcuboot, tuf_repo
+from edgeops.fleet.delta import make as make_delta
 from edgeops.fleet.signing import KeyFolder, signer_for
 from edgeops.governance import audit
 from edgeops.store.blobs import BlobStore
@@ -124,7 +124,7 @@ def create(
             before = old.get(entry["name"])
             if before is None or before["sha256"] == entry["sha256"]:
                 continue
-            delta = bsdiff4.diff(blobs.get(before["sha256"]), payloads[entry["name"]])
+            delta = make_delta(blobs.get(before["sha256"]), payloads[entry["name"]])
             if len(delta) >= entry["length"]:
                 continue  # the full image is smaller: devices take that
             path = delta_path(device_type, version, entry["name"], source.version)
