@@ -250,6 +250,9 @@ class Emitter:
     def _quantize(self, op: Op, int8: bool) -> str:
         x, n, y = self._elementwise(op)
         scale, zero = c_float(op.attrs["scale"]), op.attrs["zero_point"]
+        if len(op.inputs) == 3:  # standardise first
+            mean, std = self.tensor(op.inputs[1]), self.tensor(op.inputs[2])
+            return f"eo_standardize_quantize_s8({x}, {mean}, {std}, {n}, {scale}, {zero}, {y});"
         return f"eo_quantize_s8({x}, {n}, {scale}, {zero}, {y});"
 
     def _dequantize(self, op: Op, int8: bool) -> str:

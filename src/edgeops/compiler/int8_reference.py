@@ -138,7 +138,10 @@ def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 def _quantize(graph: Graph, op: Op, args: list[np.ndarray]) -> np.ndarray:
-    return quantize_input(args[0], op.attrs["scale"], op.attrs["zero_point"])
+    x = args[0]
+    if len(args) == 3:  # standardised first, in float32 like the C
+        x = _scale(graph, op, [np.asarray(x, dtype=np.float32), *args[1:]])
+    return quantize_input(x, op.attrs["scale"], op.attrs["zero_point"])
 
 
 def _dequantize(graph: Graph, op: Op, args: list[np.ndarray]) -> np.ndarray:

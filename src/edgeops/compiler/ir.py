@@ -23,10 +23,11 @@ Op kinds and their attributes (weights and biases are constant tensors named in 
 | `tree_ensemble` | x (n_in,) | trees (see `TreeEnsemble`), n_classes |
 | `kmeans_anomaly` | x (n_in,), centers (k, n_in) | — smallest Euclidean distance |
 | `gmm_anomaly` | x, means (k, n_in), precisions_chol (k, n_in, n_in), log_weights (k,) | — |
-| `quantize` / `dequantize` | x | — float ↔ int8 with the output's / input's `Quant` |
+| `quantize` / `dequantize` | x (quantize: or x, mean, std) | scale, zero_point |
 
 Int8 graphs (made by `compiler.quantize`) carry `Quant` on their int8 tensors and the
-requantization parameters in op attrs (see `compiler/quantize.py`).
+requantization parameters in op attrs (see `compiler/quantize.py`); `quantize` maps float to
+int8 (standardising first when given mean and std), `dequantize` int8 to float.
 
 `gmm_anomaly` outputs the negative log-likelihood (scikit-learn's parametrisation).
 

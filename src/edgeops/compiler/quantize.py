@@ -11,14 +11,15 @@
 
 Float features enter through a `quantize` op placed before the first op that needs int8
 (dense, convolutions, add); a leading `scale` (standardisation) stays float, as per-tensor
-quantization of raw features of different ranges would lose most of their precision. Ops with
+quantization of raw features of different ranges would lose most of their precision, and is
+merged into the `quantize` op (inputs x, mean, std) so no float copy of the features is kept. Ops with
 no int8 kernel (trees, anomaly scores) stay float behind a `dequantize` op.
 
 Attributes an int8 op carries (besides its float attrs):
 
 | kind | attrs |
 | --- | --- |
-| `quantize` / `dequantize` | scale, zero_point |
+| `quantize` / `dequantize` | scale, zero_point (a `quantize` reading x, mean, std standardises first, in float32) |
 | dense, conv1d, conv2d, depthwise_conv2d | input_zero_point, output_zero_point, multiplier, shift (per output channel), activation_min, activation_max |
 | `add` | input_zero_points, input_multipliers, input_shifts, left_shift, output_multiplier, output_shift, output_zero_point, activation_min, activation_max |
 | `scale` (int8 input) | input_zero_point, offset (int32 per element), multiplier, shift (per element), output_zero_point |
@@ -165,10 +166,20 @@ class _Quantizer:
         if target not in self.tensors:
             scale, zero_point = self._calibrated(name)
             self._activation(target, scale, zero_point, tensor.shape)
-            self.ops.append(
-                Op("quantize", [name], [target], {"scale": scale, "zero_point": zero_point})
-            )
+            inputs = [name]
+            producer = self.ops[-1] if self.ops else None
+            if producer and producer.kind == "scale" and self._read_once(name):
+                # standardise and quantize in one pass: no float copy of the features
+                self.ops.pop()
+                del self.tensors[name]
+                inputs = list(producer.inputs)
+            attrs = {"scale": scale, "zero_point": zero_point}
+            self.ops.append(Op("quantize", inputs, [target], attrs))
         return target
+
+    def _read_once(self, name: str) -> bool:
+        readers = sum(name in op.inputs for op in self.source.ops)
+        return readers == 1 and name not in self.source.outputs
 
     def _as_float(self, name: str) -> str:
         tensor = self.tensors[name]

@@ -86,26 +86,42 @@ static inline int8_t eo_requantize(int32_t acc, const eo_requant *rq, int channe
 
 /* float -> int8: roundf(x / scale) + zero_point, clamped (NaN -> -128). Rounds like roundf
  * (half away from zero) without a libm call: t - trunc(t) is exact for |t| < 2^23. */
+static inline int8_t eo_quantize_one(float x, float scale, int32_t zero_point)
+{
+    float t = x / scale;
+    int32_t r;
+    if (!(t >= -1024.0f)) {
+        t = -1024.0f;
+    }
+    if (t > 1024.0f) {
+        t = 1024.0f;
+    }
+    r = (int32_t)t;
+    if (t - (float)r >= 0.5f) {
+        r++;
+    } else if (t - (float)r <= -0.5f) {
+        r--;
+    }
+    return eo_clamp_s8((int64_t)r + zero_point, -128, 127);
+}
+
 static inline void eo_quantize_s8(const float *x, int n, float scale, int32_t zero_point,
                                   int8_t *y)
 {
     int i;
     for (i = 0; i < n; i++) {
-        float t = x[i] / scale;
-        int32_t r;
-        if (!(t >= -1024.0f)) {
-            t = -1024.0f;
-        }
-        if (t > 1024.0f) {
-            t = 1024.0f;
-        }
-        r = (int32_t)t;
-        if (t - (float)r >= 0.5f) {
-            r++;
-        } else if (t - (float)r <= -0.5f) {
-            r--;
-        }
-        y[i] = eo_clamp_s8((int64_t)r + zero_point, -128, 127);
+        y[i] = eo_quantize_one(x[i], scale, zero_point);
+    }
+}
+
+/* Standardise ((x - mean) / std, in float) and quantize, without storing the float result. */
+static inline void eo_standardize_quantize_s8(const float *x, const float *mean,
+                                              const float *std, int n, float scale,
+                                              int32_t zero_point, int8_t *y)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        y[i] = eo_quantize_one((x[i] - mean[i]) / std[i], scale, zero_point);
     }
 }
 
