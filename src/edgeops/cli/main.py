@@ -14,6 +14,7 @@ from edgeops.cli import (
     forward,
     keys,
     models,
+    monitor,
     project,
     recipe,
     serve,
@@ -38,6 +39,8 @@ app.add_typer(blocks.app, name="blocks")
 app.add_typer(recipe.app, name="recipe")
 app.add_typer(features.app, name="features")
 app.add_typer(models.app, name="models")
+app.add_typer(monitor.app, name="monitor")
+app.add_typer(monitor.alerts_app, name="alerts")
 app.command()(models.train)
 app.command()(models.test)
 app.command()(serve.serve)

@@ -25,7 +25,8 @@ def runtime_header(filename: str) -> str:
     return resources.files("edgeops.compiler").joinpath("runtime", filename).read_text("utf-8")
 
 
-def _template(filename: str) -> jinja2.Template:
+def template(filename: str) -> jinja2.Template:
+    """A Jinja2 template of `compiler/templates/` (undefined names are errors)."""
     text = resources.files("edgeops.compiler").joinpath("templates", filename).read_text("utf-8")
     environment = jinja2.Environment(
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
@@ -135,8 +136,8 @@ def generate(
         "tree_index_type": emitter.tree_index_type,
     }
     files = {
-        f"{name}.h": _template("model.h.j2").render(context),
-        f"{name}.c": _template("model.c.j2").render(context),
+        f"{name}.h": template("model.h.j2").render(context),
+        f"{name}.c": template("model.c.j2").render(context),
     }
     for header in headers:
         files[header] = runtime_header(header)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeops.compiler.from_sklearn import float32_at_most
 from edgeops.compiler.ir import Graph, Op, TreeEnsemble, pad_amounts
 from edgeops.compiler.memory import ALIASING_KINDS, MemoryPlan
 from edgeops.errors import InvalidInput
@@ -285,7 +286,7 @@ class Emitter:
                     lefts.append(base + int(left[node]))
                     rights.append(base + int(right[node]))
                     features.append(int(feature[node]))
-                    thresholds.append(_float32_at_most(float(threshold[node])))
+                    thresholds.append(float(float32_at_most(np.array([threshold[node]]))[0]))
             base += len(feature)
         # identical leaves (pure ones above all) share a row, as float32 as the C sees them
         rows, row_of_leaf = np.unique(
@@ -327,12 +328,3 @@ class Emitter:
         x, means = self.tensor(op.inputs[0]), self.tensor(op.inputs[1])
         chol_name, y = self.tensor(op.inputs[2]), self.tensor(op.outputs[0])
         return f"eo_gmm_anomaly_f32({x}, {n_in}, {means}, {chol_name}, {norm}, {k}, {y});"
-
-
-def _float32_at_most(threshold: float) -> float:
-    """The largest float32 <= threshold: for float32 x, `x <= it` exactly when
-    `x <= threshold` in double (how scikit-learn compares)."""
-    candidate = np.float32(threshold)
-    if float(candidate) > threshold:
-        candidate = np.nextafter(candidate, np.float32(-np.inf))
-    return float(candidate)

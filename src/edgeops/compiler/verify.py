@@ -111,7 +111,7 @@ def footprint(files: dict[str, str], name: str, work: Path) -> tuple[Footprint, 
 
 def build_harness(files: dict[str, str], name: str, work: Path) -> Path:
     """Compile the generated C with a stdin→stdout test main (`templates/verify_main.c.j2`)."""
-    harness = codegen._template("verify_main.c.j2").render(name=name, upper=name.upper())
+    harness = codegen.template("verify_main.c.j2").render(name=name, upper=name.upper())
     (work / "verify_main.c").write_text(harness, encoding="utf-8")
     binary = work / "verify_main"
     _run(["gcc", *GCC_FLAGS, "-I", str(work), str(work / "verify_main.c"), "-o", str(binary),

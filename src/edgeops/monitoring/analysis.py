@@ -102,19 +102,25 @@ def _features(
     seed: int,
     result: Analysis,
 ) -> None:
+    """Per-feature drift of the whole window and of each device's own rows (a drift on a few
+    devices is diluted in the fleet's mix). With several devices the error budget is split:
+    alpha/2 for the fleet's features, alpha/2 (Holm over devices x features) for the devices."""
     width = len(profile.feature_names)
     matrix, keep = telemetry.feature_matrix(table, width)
     if len(matrix) < limits["min_rows"]:
         return
     sketch = profile.features
+    groups = _device_groups(table.filter(pa.array(keep)), limits)
+    alpha = limits["alpha"] / 2 if groups else limits["alpha"]
     drift = detectors.compare_numeric(
         sketch.counts,
         detectors.histogram(matrix, sketch.layout),
         sketch.layout,
         sketch.std,
-        alpha=limits["alpha"],
+        alpha=alpha,
         min_effect=limits["min_effect"],
     )
+    devices = _drifting_devices(profile, matrix, groups, alpha, limits["min_effect"])
     rows = drift.rows(profile.feature_names)
     result.checks["features"] = rows
     rng = np.random.default_rng(seed)
@@ -124,20 +130,23 @@ def _features(
         (profile.reservoir - sketch.mean) / scale, (sample - sketch.mean) / scale, seed=seed
     )
     result.checks["multivariate"] = {"mmd2": round(mmd, 6), "pvalue": mmd_p}
-    flagged = [int(i) for i in np.flatnonzero(drift.flagged)]
+    on_devices = {name for device in devices for name in device["features"]}
+    flagged = [i for i, row in enumerate(rows) if row["flagged"] or row["feature"] in on_devices]
     if flagged:
-        devices = _drifting_devices(profile, table.filter(pa.array(keep)), matrix, flagged, limits)
         names = [profile.feature_names[i] for i in flagged]
-        strongest = float(drift.effect[flagged].max())
+        strongest = max(
+            [float(drift.effect[flagged].max())] + [d["effect"] for d in devices], default=0.0
+        )
         severe = strongest >= 3 * limits["min_effect"] or len(flagged) >= 0.25 * width
+        where = f" on {len(devices)} device(s)" if devices else ""
         result.findings.append(
             Finding(
                 "data_drift",
                 "critical" if severe else "warning",
-                f"{model}: data drift in {len(names)} of {width} features "
+                f"{model}: data drift in {len(names)} of {width} features{where} "
                 f"({', '.join(names[:5])}{'...' if len(names) > 5 else ''})",
                 {
-                    "features": [r for r in rows if r["flagged"]],
+                    "features": [rows[i] for i in flagged],
                     "devices": devices,
                     "multivariate": result.checks["multivariate"],
                 },
@@ -155,42 +164,52 @@ def _features(
         )
 
 
+def _device_groups(table: pa.Table, limits: dict[str, float]) -> list[tuple[str, np.ndarray]]:
+    """(device, its row indices) for every device with enough rows, when there are two or
+    more such devices."""
+    devices = np.asarray(pc.fill_null(table["device"], "").to_pylist(), dtype=object).astype(str)
+    names, inverse = np.unique(devices, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
+    groups = [
+        (str(name), order[bounds[i] : bounds[i + 1]])
+        for i, name in enumerate(names)
+        if name and bounds[i + 1] - bounds[i] >= limits["min_device_rows"]
+    ]
+    return groups if len(groups) >= 2 else []
+
+
 def _drifting_devices(
     profile: ReferenceProfile,
-    table: pa.Table,
     matrix: np.ndarray,
-    flagged: list[int],
-    limits: dict[str, float],
+    groups: list[tuple[str, np.ndarray]],
+    alpha: float,
+    min_effect: float,
 ) -> list[dict[str, Any]]:
-    """The devices whose own rows show the drift, each with its drifting features (Holm over
-    every device x feature tested)."""
-    devices = np.asarray(pc.fill_null(table["device"], "").to_pylist(), dtype=object)
-    names, inverse = np.unique(devices.astype(str), return_inverse=True)
-    sketch = profile.features
-    sub = detectors.Layout(sketch.layout.low[flagged], sketch.layout.width[flagged])
-    tested: list[tuple[str, int, detectors.NumericDrift]] = []
-    for index, name in enumerate(names):
-        mine = inverse == index
-        if not name or mine.sum() < limits["min_device_rows"]:
-            continue
-        counts = detectors.histogram(matrix[mine][:, flagged], sub, threads=1)
-        drift = detectors.compare_numeric(
-            sketch.counts[flagged], counts, sub, sketch.std[flagged], alpha=1.0, min_effect=0
-        )
-        tested.append((str(name), int(mine.sum()), drift))
-    if not tested:
+    """The devices whose own rows drift, each with its drifting features (Holm over every
+    device x feature tested)."""
+    if not groups:
         return []
+    sketch = profile.features
+    tested = []
+    for name, rows in groups:
+        counts = detectors.histogram(matrix[rows], sketch.layout, threads=1)
+        drift = detectors.compare_numeric(
+            sketch.counts, counts, sketch.layout, sketch.std, alpha=1.0, min_effect=0
+        )
+        tested.append((name, len(rows), drift))
+    width = len(profile.feature_names)
     adjusted = detectors.holm(np.concatenate([d.pvalue for _, _, d in tested]))
     found = []
     for i, (name, count, drift) in enumerate(tested):
-        mine = adjusted[i * len(flagged) : (i + 1) * len(flagged)]
-        hits = (mine < limits["alpha"]) & (drift.effect >= limits["min_effect"])
+        hits = (adjusted[i * width : (i + 1) * width] < alpha) & (drift.effect >= min_effect)
         if hits.any():
             found.append(
                 {
                     "device": name,
                     "rows": count,
-                    "features": [profile.feature_names[flagged[j]] for j in np.flatnonzero(hits)],
+                    "features": [profile.feature_names[j] for j in np.flatnonzero(hits)],
+                    "effect": round(float(drift.effect[hits].max()), 6),
                 }
             )
     return found
@@ -360,7 +379,7 @@ def _feedback(
 ) -> None:
     if profile.accuracy is None:
         return
-    rows = table.filter(pc.is_valid(table["feedback"]) & pc.is_valid(table["label"]))
+    rows = table.filter(pc.and_(pc.is_valid(table["feedback"]), pc.is_valid(table["label"])))
     if rows.num_rows == 0:
         return
     labels = profile.labels

@@ -45,20 +45,10 @@ def devices(
         model=f"AND model = {int(model)} " if model is not None else "",
         devices="AND list_contains($only, device)" if only is not None else "",
     )
-    import duckdb
-
-    files = store.files(project, baseline)
-    if not files:
-        return []
-    with duckdb.connect() as connection:
-        connection.execute(
-            "CREATE VIEW telemetry AS SELECT * FROM read_parquet($files)",
-            {"files": [str(f) for f in files]},
-        )
-        params: dict[str, Any] = {"start": start, "end": end, "baseline": baseline}
-        if only is not None:
-            params["only"] = only
-        rows = connection.execute(query, params).fetchall()
+    params: dict[str, Any] = {"start": start, "end": end, "baseline": baseline}
+    if only is not None:
+        params["only"] = only
+    rows = store.sql(project, query, params, since=baseline)
     return [
         {
             "device": device,

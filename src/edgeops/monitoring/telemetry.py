@@ -343,8 +343,15 @@ class TelemetryStore:
         table = dataset.to_table(columns=needed, filter=condition)
         return table.sort_by("time").select(wanted)
 
-    def sql(self, project: str, query: str, since: datetime | None = None) -> list[tuple[Any, ...]]:
-        """Run DuckDB `query` over the project's rows, visible as the view `telemetry`."""
+    def sql(
+        self,
+        project: str,
+        query: str,
+        parameters: dict[str, Any] | None = None,
+        since: datetime | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Run DuckDB `query` over the project's rows (from the day of `since` on), visible as
+        the view `telemetry`."""
         import duckdb
 
         files = self.files(project, since)
@@ -356,7 +363,7 @@ class TelemetryStore:
                 )
             else:
                 connection.register("telemetry", SCHEMA.empty_table())
-            return connection.execute(query).fetchall()
+            return connection.execute(query, parameters or {}).fetchall()
 
     def days(self, project: str) -> list[date]:
         base = self.root / f"project={project}"
