@@ -5,7 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NPM    := $(VENV)/npm/.installed
 PG_BIN := /usr/lib/postgresql/15/bin
-APT    := postgresql-15 mosquitto
+APT    := postgresql-15 mosquitto asterisk-core-sounds-en-wav
+SPEECH := /usr/share/asterisk/sounds/en_US_f_Allison
 
 .PHONY: demo test lint services bench clean
 
@@ -15,9 +16,10 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Real services the tests start themselves (PostgreSQL, mosquitto), from Debian.
+# Real services the tests start themselves (PostgreSQL, mosquitto), and real speech recordings
+# (asterisk's studio prompts) for the audio tests and benchmarks, from Debian.
 services:
-	@if [ ! -x $(PG_BIN)/initdb ] || [ ! -x /usr/sbin/mosquitto ]; then \
+	@if [ ! -x $(PG_BIN)/initdb ] || [ ! -x /usr/sbin/mosquitto ] || [ ! -d $(SPEECH) ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q $(APT); \
 		else echo "missing services: sudo apt-get install $(APT)" >&2; exit 1; fi; \
 	fi
@@ -42,10 +44,13 @@ demo: $(STAMP)
 
 bench: $(STAMP) services
 	@command -v wrk >/dev/null || apt-get install -y -q wrk
+	@command -v valgrind >/dev/null || apt-get install -y -q valgrind
 	$(PY) benchmarks/ingest_files.py
 	$(PY) benchmarks/ingest_http.py
 	$(PY) benchmarks/ingest_mqtt.py
 	$(PY) benchmarks/features.py
+	$(PY) benchmarks/training.py
+	$(PY) benchmarks/compiler.py
 
 clean:
 	rm -rf $(VENV) .demo .edgeops .pytest_cache .mypy_cache .ruff_cache
