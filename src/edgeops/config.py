@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     )
     project: str | None = Field(None, description="project used when a command names none")
     user: str | None = Field(None, description="name recorded in the audit log; default: login")
+    executor: str | None = Field(
+        None,
+        description="where heavy per-item work runs: unset or 'local' (a process pool), "
+        "or a Dask scheduler as dask://host:port",
+    )
     max_file_bytes: int = Field(
         50 * 1024 * 1024, gt=0, description="largest file an importer reads"
     )

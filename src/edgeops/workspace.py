@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from edgeops.automation.service import Automation
 from edgeops.config import Settings, load_settings
 from edgeops.data import importing, projects, samples, versions
 from edgeops.data.importing import ImportReport, LabelFrom
@@ -79,6 +80,8 @@ class Workspace:
         self.models = Models(self)
         self.monitoring = Monitoring(self)
         self.fleet = Fleet(self)
+        self.automation = Automation(self)
+        self.monitoring.subscribe(self.automation.alert_listener)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,0 +1,1 @@
+"""Automation: workflows, triggers, the durable job queue, workers and executors."""

@@ -1,0 +1,89 @@
+"""The step types a workflow may use, by name: params model, outputs, runner, caching."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from edgeops.automation import gates, steps
+
+
+@dataclass(frozen=True)
+class StepType:
+    name: str
+    params: type[BaseModel]
+    outputs: tuple[str, ...]
+    run: Callable[[steps.StepContext, Any], dict[str, Any]]
+    cacheable: bool = False  # same type + resolved params → reuse the recorded output
+    unavailable: str | None = None  # why the type cannot run yet
+
+
+_NOT_YET = "is not available yet: "
+STEP_TYPES: dict[str, StepType] = {
+    t.name: t
+    for t in (
+        StepType("import", steps.ImportParams, ("imported", "failed"), steps.run_import),
+        StepType(
+            "validate-data",
+            steps.ValidateDataParams,
+            ("samples", "labels"),
+            steps.run_validate_data,
+        ),
+        StepType(
+            "commit-data", steps.CommitParams, ("version", "created", "samples"), steps.run_commit
+        ),
+        StepType(
+            "features",
+            steps.FeaturesParams,
+            ("windows", "features", "features_hash", "cache_hits", "data"),
+            steps.run_features,
+            cacheable=True,
+        ),
+        StepType(
+            "train",
+            steps.TrainParams,
+            ("model", "accuracy", "recipe_hash", "data"),
+            steps.run_train,
+            cacheable=True,
+        ),
+        StepType(
+            "tune",
+            gates.NotYetParams,
+            (),
+            gates.not_available,
+            unavailable=_NOT_YET + "the tuner has not landed (use train with fixed params)",
+        ),
+        StepType(
+            "evaluate",
+            steps.EvaluateParams,
+            ("model", "accuracy", "metrics", "data"),
+            steps.run_evaluate,
+            cacheable=True,
+        ),
+        StepType(
+            "gate",
+            gates.GateParams,
+            ("passed", "reason", "candidate", "baseline", "accuracy", "baseline_accuracy", "data"),
+            gates.run_gate,
+        ),
+        StepType("approve", gates.ApproveParams, ("approved_by", "approved_at"), gates.run_approve),
+        StepType("promote", gates.PromoteParams, ("alias", "model", "before"), gates.run_promote),
+        StepType(
+            "build",
+            gates.NotYetParams,
+            (),
+            gates.not_available,
+            unavailable=_NOT_YET + "the compiler's build service has not landed",
+        ),
+        StepType(
+            "release",
+            gates.NotYetParams,
+            (),
+            gates.not_available,
+            unavailable=_NOT_YET + "a release needs the artifacts of a build step",
+        ),
+        StepType("rollout", gates.RolloutParams, ("rollout",), gates.run_rollout),
+        StepType("notify", gates.NotifyParams, ("sent",), gates.run_notify),
+    )
+}

@@ -1,0 +1,178 @@
+"""Steps that decide and ship: gate (candidate vs production), approve (a person), promote
+(move an alias), notify, and the fleet's release and rollout."""
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import Field
+
+from edgeops.automation.steps import StepContext, StepStopped, WaitForApproval, _evaluate, _Params
+from edgeops.data import projects
+from edgeops.errors import NotFound
+from edgeops.governance.roles import validate_role
+from edgeops.monitoring.service import parse_duration
+from edgeops.training import registry
+
+BUDGETS = (
+    ("max_ram_bytes", "ram_bytes"),
+    ("max_flash_bytes", "flash_bytes"),
+    ("max_latency_ms", "latency_ms"),
+)
+
+
+class GateParams(_Params):
+    candidate: str
+    baseline: str = "production"
+    data: str | None = None
+    min_accuracy: float | None = Field(None, ge=0, le=1)
+    max_accuracy_drop: float = Field(0.0, ge=0, le=1)
+    min_recall: float | None = Field(None, ge=0, le=1)
+    max_ram_bytes: int | None = Field(None, ge=1)
+    max_flash_bytes: int | None = Field(None, ge=1)
+    max_latency_ms: float | None = Field(None, gt=0)
+    stop: bool = True
+
+
+def run_gate(ctx: StepContext, params: GateParams) -> dict[str, Any]:
+    """Test the candidate and the baseline on the same testing split (the candidate's data
+    unless `data` names another version) and check the candidate against the rules."""
+    candidate = _evaluate(ctx, params.candidate, params.data)
+    data = candidate["dataset_version"]
+    try:
+        baseline: dict[str, Any] | None = _evaluate(ctx, params.baseline, data)
+    except NotFound:
+        baseline = None
+        ctx.log(f"no {params.baseline} model yet: only the absolute rules apply")
+    tested = candidate["metrics"].get("testing", {})
+    accuracy = tested.get("accuracy")
+    reasons = []
+    if params.min_accuracy is not None and (accuracy or 0) < params.min_accuracy:
+        reasons.append(f"accuracy {accuracy} is below the minimum {params.min_accuracy}")
+    base_accuracy = baseline["metrics"].get("testing", {}).get("accuracy") if baseline else None
+    if (
+        base_accuracy is not None
+        and accuracy is not None
+        and accuracy < base_accuracy - params.max_accuracy_drop
+    ):
+        reasons.append(
+            f"accuracy {accuracy} is below {params.baseline} "
+            f"{baseline['model'] if baseline else ''} ({base_accuracy}) "
+            f"by more than {params.max_accuracy_drop}"
+        )
+    if params.min_recall is not None:
+        for label, scores in sorted(tested.get("per_class", {}).items()):
+            if scores["support"] and scores["recall"] < params.min_recall:
+                reasons.append(
+                    f"recall of {label!r} is {scores['recall']}, below {params.min_recall}"
+                )
+    device = candidate["metrics"].get("device", {})
+    for rule, measured in BUDGETS:
+        limit = getattr(params, rule)
+        if limit is None:
+            continue
+        if measured not in device:
+            ctx.log(f"{rule}: the candidate has no {measured} measurement yet (not checked)")
+        elif device[measured] > limit:
+            reasons.append(f"{measured} {device[measured]} exceeds the budget {limit}")
+    passed = not reasons
+    reason = "passed" if passed else "; ".join(reasons)
+    ctx.log(f"gate {candidate['model']} vs {baseline['model'] if baseline else 'none'}: {reason}")
+    if not passed and params.stop:
+        raise StepStopped(f"gate: {candidate['model']} {reason}")
+    return {
+        "passed": passed,
+        "reason": reason,
+        "candidate": candidate["model"],
+        "baseline": baseline["model"] if baseline else None,
+        "accuracy": accuracy,
+        "baseline_accuracy": base_accuracy,
+        "data": data,
+    }
+
+
+class ApproveParams(_Params):
+    role: str | None = None
+    timeout: str = "24h"
+    message: str = Field("", max_length=500)
+
+
+def run_approve(ctx: StepContext, params: ApproveParams) -> dict[str, Any]:
+    """Never completes by itself: the engine parks the job until a person approves or rejects
+    it (`edgeops runs approve`) or the timeout stops the run."""
+    if params.role is not None:
+        validate_role(params.role)
+    deadline = ctx.now + timedelta(seconds=parse_duration(params.timeout).total_seconds())
+    raise WaitForApproval(deadline, params.role)
+
+
+class PromoteParams(_Params):
+    model: str
+    alias: str = "production"
+
+
+def run_promote(ctx: StepContext, params: PromoteParams) -> dict[str, Any]:
+    with ctx.ws.session() as session:
+        project = projects.get(session, ctx.project)
+        model = registry.get(session, project, params.model)
+        before = registry.set_alias(session, project, params.alias, model, ctx.actor)
+        session.commit()
+    ctx.log(f"{params.alias}: {before or 'none'} → v{model.number}")
+    return {"alias": params.alias, "model": f"v{model.number}", "before": before}
+
+
+class NotifyParams(_Params):
+    message: str = Field(min_length=1, max_length=2000)
+    url: str | None = Field(None, max_length=1000)
+
+
+def run_notify(ctx: StepContext, params: NotifyParams) -> dict[str, Any]:
+    from edgeops.monitoring.alerts import send_webhook
+
+    payload = {
+        "workflow": ctx.workflow,
+        "run": ctx.run_id,
+        "project": ctx.project,
+        "message": params.message,
+    }
+    error = send_webhook(params.url, payload) if params.url else None
+    if error:
+        raise RuntimeError(f"webhook {params.url} failed: {error}")
+    ctx.log(f"notified: {params.message}" + (f" → {params.url}" if params.url else ""))
+    return {"sent": params.url is not None}
+
+
+class RolloutParams(_Params):
+    release: str
+    group: str | None = None
+    stages: str = "1,10,50,100"
+    dwell: str = "10m"
+
+
+def run_rollout(ctx: StepContext, params: RolloutParams) -> dict[str, Any]:
+    existing = [
+        r
+        for r in ctx.ws.fleet.rollouts(project=ctx.project)
+        if str(r.get("release")) == params.release and r.get("group") == params.group
+    ]
+    if existing:  # a retry after a crash must not start the same rollout twice
+        ctx.log(f"rollout {existing[0].get('id')} of {params.release} already exists: reused")
+        return {"rollout": existing[0].get("id")}
+    parse_duration(params.dwell, "dwell")
+    made = ctx.ws.fleet.create_rollout(
+        params.release,
+        project=ctx.project,
+        group=params.group,
+        stages=params.stages,
+        dwell=params.dwell,
+        now=ctx.now,
+    )
+    ctx.log(f"rollout {made.get('id')} of {params.release} started")
+    return {"rollout": made.get("id")}
+
+
+class NotYetParams(_Params):
+    model_config = _Params.model_config | {"extra": "allow"}
+
+
+def not_available(ctx: StepContext, params: NotYetParams) -> dict[str, Any]:
+    raise StepStopped(f"step type of {ctx.step!r} is not available yet")
