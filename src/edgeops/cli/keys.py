@@ -6,12 +6,14 @@ import typer
 from rich.table import Table
 
 from edgeops.cli.context import JsonOpt, ProjectOpt, console, errors, print_json, workspace
+from edgeops.cli.release import signing_app
 from edgeops.governance import keys
 from edgeops.governance.roles import ROLES
 from edgeops.store.tables import ApiKey
 from edgeops.workspace import Workspace
 
 app = typer.Typer(help="API keys: how programs and devices authenticate to the server.")
+app.add_typer(signing_app, name="signing")
 
 
 @app.command()

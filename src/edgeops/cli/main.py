@@ -10,6 +10,7 @@ from edgeops.cli import (
     audit,
     blocks,
     data,
+    devices,
     features,
     forward,
     keys,
@@ -17,6 +18,8 @@ from edgeops.cli import (
     monitor,
     project,
     recipe,
+    release,
+    rollout,
     serve,
     users,
 )
@@ -39,6 +42,9 @@ app.add_typer(blocks.app, name="blocks")
 app.add_typer(recipe.app, name="recipe")
 app.add_typer(features.app, name="features")
 app.add_typer(models.app, name="models")
+app.add_typer(devices.app, name="devices")
+app.add_typer(release.app, name="release")
+app.add_typer(rollout.app, name="rollout")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(monitor.alerts_app, name="alerts")
 app.command()(models.train)

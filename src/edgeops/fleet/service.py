@@ -11,19 +11,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edgeops.data import projects
-from edgeops.fleet import devices, releases, rollouts, signing
-from edgeops.fleet.releases import McubootOptions
-from edgeops.fleet.signing import KeyFolder
 from edgeops.store.tables import Project, SigningKey, utcnow
 from edgeops.training import registry
 
 if TYPE_CHECKING:
+    from edgeops.fleet.releases import McubootOptions
+    from edgeops.fleet.signing import KeyFolder
     from edgeops.workspace import Workspace
+
+# The fleet's modules load python-tuf, cryptography and imgtool: they are imported by the
+# methods that use them, so that opening a workspace (every CLI command) stays fast.
 
 
 def advance(session: Session, now: datetime) -> list[dict[str, Any]]:
     """The scheduler's step (what `edgeops serve` runs periodically): move rollouts on, and
     re-sign online TUF metadata (snapshot, timestamp) before it expires. Commits nothing."""
+    from edgeops.fleet import rollouts, signing
+
     changes = rollouts.advance(session, now)
     project_ids = set(session.scalars(select(SigningKey.project_id).distinct()))
     for project_id in sorted(project_ids):
@@ -44,9 +48,11 @@ class Fleet:
         with self._ws.session() as session:
             yield session, projects.get(session, project or self._ws.settings.project)
 
-    def key_folder(self, project: Project, keys_dir: str | Path | None = None) -> KeyFolder:
+    def key_folder(self, project: Project, keys_dir: str | Path | None = None) -> "KeyFolder":
         """The offline key folder: `keys_dir`, else EDGEOPS_SIGNING_KEYS, else the home's
         `signing-keys/`; one subfolder per project."""
+        from edgeops.fleet.signing import KeyFolder
+
         base = keys_dir or os.environ.get("EDGEOPS_SIGNING_KEYS")
         root = Path(base) if base else self._ws.settings.home / "signing-keys"
         return KeyFolder(root / project.name)
@@ -56,6 +62,8 @@ class Fleet:
         self, *, project: str | None = None, keys_dir: str | Path | None = None,
         online_targets: bool = False, now: datetime | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        from edgeops.fleet import signing
+
         with self._open(project) as (session, proj):
             result = signing.init(session, proj, self.key_folder(proj, keys_dir),
                                   now or utcnow(), self._ws.actor,
@@ -67,6 +75,8 @@ class Fleet:
         self, role: str, *, project: str | None = None, keys_dir: str | Path | None = None,
         now: datetime | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        from edgeops.fleet import signing
+
         with self._open(project) as (session, proj):
             result = signing.rotate(session, proj, role, self.key_folder(proj, keys_dir),
                                     now or utcnow(), self._ws.actor)  # fmt: skip
@@ -74,6 +84,8 @@ class Fleet:
             return result
 
     def signing_show(self, *, project: str | None = None) -> dict[str, Any]:
+        from edgeops.fleet import signing
+
         with self._open(project) as (session, proj):
             return signing.public_record(session, proj)
 
@@ -84,6 +96,8 @@ class Fleet:
         groups: list[str] | None = None,
     ) -> tuple[dict[str, Any], str]:  # fmt: skip
         """Register a device; returns its record and its device key (shown this once)."""
+        from edgeops.fleet import devices
+
         with self._open(project) as (session, proj):
             device, secret = devices.register(
                 session, proj, device_id, device_type, attributes=attributes, tags=tags,
@@ -97,6 +111,8 @@ class Fleet:
         groups: list[str] | None = None, uses: int | None = None,
         expires_at: datetime | None = None,
     ) -> tuple[dict[str, Any], str]:  # fmt: skip
+        from edgeops.fleet import devices
+
         with self._open(project) as (session, proj):
             token, secret = devices.create_token(
                 session, proj, name=name, device_type=device_type, groups=groups, uses=uses,
@@ -109,6 +125,8 @@ class Fleet:
         self, *, project: str | None = None, device_type: str | None = None,
         group: str | None = None, tag: str | None = None,
     ) -> list[dict[str, Any]]:  # fmt: skip
+        from edgeops.fleet import devices
+
         with self._open(project) as (session, proj):
             versions = devices.release_versions(session, proj)
             found = devices.list_devices(session, proj, device_type=device_type, group=group,
@@ -116,6 +134,8 @@ class Fleet:
             return [devices.record(d, versions) for d in found]
 
     def device(self, device_id: str, *, project: str | None = None) -> dict[str, Any]:
+        from edgeops.fleet import devices
+
         with self._open(project) as (session, proj):
             device = devices.get(session, proj, device_id)
             return devices.record(device, devices.release_versions(session, proj))
@@ -125,6 +145,8 @@ class Fleet:
         remove_tags: list[str] = [], add_groups: list[str] = [],  # noqa: B006
         remove_groups: list[str] = [], attributes: dict[str, Any] | None = None,  # noqa: B006
     ) -> dict[str, Any]:  # fmt: skip
+        from edgeops.fleet import devices
+
         with self._open(project) as (session, proj):
             device = devices.tag(
                 session, devices.get(session, proj, device_id), add_tags=add_tags,
@@ -135,6 +157,8 @@ class Fleet:
             return devices.record(device, devices.release_versions(session, proj))
 
     def revoke(self, device_id: str, *, project: str | None = None) -> dict[str, Any]:
+        from edgeops.fleet import devices
+
         with self._open(project) as (session, proj):
             device = devices.revoke(session, devices.get(session, proj, device_id),
                                     self._ws.actor, utcnow())  # fmt: skip
@@ -145,10 +169,12 @@ class Fleet:
     def create_release(
         self, device_type: str, version: str, files: Mapping[str, bytes], *,
         project: str | None = None, changelog: str = "", model: str | None = None,
-        keys_dir: str | Path | None = None, mcuboot: McubootOptions | None = None,
+        keys_dir: str | Path | None = None, mcuboot: "McubootOptions | None" = None,
         now: datetime | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """A signed release of `files` (artifact name → bytes) for `device_type`."""
+        from edgeops.fleet import releases
+
         with self._open(project) as (session, proj):
             model_version = registry.get(session, proj, model) if model else None
             release = releases.create(
@@ -163,10 +189,14 @@ class Fleet:
     def releases(
         self, *, project: str | None = None, device_type: str | None = None
     ) -> list[dict[str, Any]]:
+        from edgeops.fleet import releases
+
         with self._open(project) as (session, proj):
             return [releases.record(r) for r in releases.list_releases(session, proj, device_type)]
 
     def release(self, ref: str, *, project: str | None = None) -> dict[str, Any]:
+        from edgeops.fleet import releases
+
         with self._open(project) as (session, proj):
             return releases.record(releases.find(session, proj, ref))
 
@@ -177,6 +207,8 @@ class Fleet:
         stage_timeout: str | int = "24h", max_failure_rate: str | float = "2%",
         on_failure: str = "rollback", now: datetime | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        from edgeops.fleet import releases, rollouts
+
         with self._open(project) as (session, proj):
             rollout = rollouts.create(
                 session, proj, releases.find(session, proj, release), group=group,
@@ -189,22 +221,32 @@ class Fleet:
             return rollouts.status(session, rollout)
 
     def rollouts(self, *, project: str | None = None) -> list[dict[str, Any]]:
+        from edgeops.fleet import rollouts
+
         with self._open(project) as (session, proj):
             return [rollouts.status(session, r) for r in rollouts.list_rollouts(session, proj)]
 
     def rollout(self, rollout_id: int, *, project: str | None = None) -> dict[str, Any]:
+        from edgeops.fleet import rollouts
+
         with self._open(project) as (session, proj):
             return rollouts.status(session, rollouts.get(session, proj, rollout_id))
 
     def pause(self, rollout_id: int, *, project: str | None = None) -> dict[str, Any]:
+        from edgeops.fleet import rollouts
+
         return self._change(rollouts.pause, rollout_id, project)
 
     def resume(self, rollout_id: int, *, project: str | None = None) -> dict[str, Any]:
+        from edgeops.fleet import rollouts
+
         return self._change(rollouts.resume, rollout_id, project)
 
     def abort(
         self, rollout_id: int, *, project: str | None = None, rollback: bool = False
     ) -> dict[str, Any]:
+        from edgeops.fleet import rollouts
+
         with self._open(project) as (session, proj):
             rollout = rollouts.abort(session, rollouts.get(session, proj, rollout_id),
                                      self._ws.actor, utcnow(), rollback=rollback)  # fmt: skip
@@ -212,6 +254,8 @@ class Fleet:
             return rollouts.status(session, rollout)
 
     def _change(self, action: Any, rollout_id: int, project: str | None) -> dict[str, Any]:
+        from edgeops.fleet import rollouts
+
         with self._open(project) as (session, proj):
             rollout = action(session, rollouts.get(session, proj, rollout_id), self._ws.actor,
                              utcnow())  # fmt: skip
