@@ -53,11 +53,16 @@ class FleetServer:
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[FleetServer]:
+def fleet_limits() -> ServerLimits:
+    return ServerLimits()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, fleet_limits: ServerLimits) -> Iterator[FleetServer]:
     ws = Workspace(tmp_path / "home")
     project = ws.projects.create("p")
     ws.fleet.signing_init(now=datetime.now(UTC))
-    running = start_server(ws, ServerLimits())
+    running = start_server(ws, fleet_limits)
     try:
         yield FleetServer(
             f"http://127.0.0.1:{running.config.port}", ws, key_maker(ws, project), tmp_path
