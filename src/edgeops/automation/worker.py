@@ -50,6 +50,12 @@ class Worker:
         """Fire due triggers, stop runs whose approval timed out, start queued runs."""
         moment = now or _now()
         with self.ws.session() as session:
+            workflows = triggers.current_workflows(session)
+        # Parse outside the transaction first: the first parse imports the recipes' blocks,
+        # which must not happen while holding SQLite's write lock.
+        for workflow in workflows:
+            engine.recipe_hashes(engine.spec_of(workflow))
+        with self.ws.session() as session:
             fired = [run.id for run in triggers.tick(session, moment)]
             engine.expire_approvals(session, moment)
             engine.start_queued(session, moment)

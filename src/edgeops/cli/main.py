@@ -9,6 +9,7 @@ from edgeops import __version__
 from edgeops.cli import (
     audit,
     blocks,
+    build,
     data,
     devices,
     features,
@@ -20,8 +21,11 @@ from edgeops.cli import (
     recipe,
     release,
     rollout,
+    runs,
     serve,
     users,
+    worker,
+    workflow,
 )
 from edgeops.cli.context import console, workspace
 from edgeops.data import projects
@@ -42,6 +46,8 @@ app.add_typer(blocks.app, name="blocks")
 app.add_typer(recipe.app, name="recipe")
 app.add_typer(features.app, name="features")
 app.add_typer(models.app, name="models")
+app.add_typer(workflow.app, name="workflow")
+app.add_typer(runs.app, name="runs")
 app.add_typer(devices.app, name="devices")
 app.add_typer(release.app, name="release")
 app.add_typer(rollout.app, name="rollout")
@@ -49,7 +55,9 @@ app.add_typer(monitor.app, name="monitor")
 app.add_typer(monitor.alerts_app, name="alerts")
 app.command()(models.train)
 app.command()(models.test)
+app.command()(build.build)
 app.command()(serve.serve)
+app.command()(worker.worker)
 app.command()(forward.forward)
 
 
