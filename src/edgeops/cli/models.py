@@ -289,3 +289,35 @@ def alias(
         before = ws.models.alias(name, f"v{target.number}", project=project)
     moved = f" (was {before})" if before else ""
     console.print(f"{name} → v{target.number}{moved}", highlight=False)
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="An ONNX file (see compiler/onnx_import.py)")],
+    recipe: Annotated[Path, typer.Option("--recipe", help="The recipe whose features it reads")],
+    labels: Annotated[
+        str | None, typer.Option("--labels", help="Class names, one per output: a,b,c")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Dataset version to test on (default: newest)")
+    ] = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring your own model: register an ONNX file behind a recipe's feature blocks.
+
+    Example: edgeops models import net.onnx --labels idle,walk,run --recipe motion.yaml
+    """
+    from edgeops.targets.byom import import_onnx
+
+    with workspace(ctx) as ws:
+        names = [x.strip() for x in labels.split(",")] if labels else None
+        model = import_onnx(ws, path, load_recipe_file(recipe), labels=names, data=data,
+                            project=project)  # fmt: skip
+        summary = registry.summary(model)
+    if as_json:
+        print_json(summary)
+        return
+    console.print(f"[bold]model v{summary['number']}[/] · imported {path.name} · "
+                  f"accuracy {_percent(summary['accuracy'])}")  # fmt: skip
