@@ -25,7 +25,7 @@ def _train_job(ws: Workspace) -> Job | None:
         return session.scalar(select(Job).where(Job.step == "train"))
 
 
-def _wait(condition: object, seconds: float = 60.0) -> None:
+def _wait(condition: object, seconds: float = 300.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "timed out"

@@ -48,7 +48,7 @@ def test_same_inputs_skip_the_step_and_make_no_second_model(auto_ws: Workspace) 
     for _ in range(2):
         ws.automation.run("retrain", now=T0)
         ws.automation.run_until_idle(T0)
-    first, second = sorted(ws.automation.runs(), key=lambda r: r["id"])
+    _, second = sorted(ws.automation.runs(), key=lambda r: r["id"])
     steps = {s["step"]: s for s in ws.automation.get_run(second["id"])["steps"]}
     assert steps["train"]["cached"] is True
     assert steps["train"]["output"]["model"] == "v1"

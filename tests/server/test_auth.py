@@ -7,20 +7,34 @@ from fastapi.routing import APIRoute
 from tests.server.conftest import Server
 
 from edgeops.governance.roles import ROLES, allowed
-from edgeops.server import api, ei, fleet, models, telemetry
+from edgeops.server import api, ei, fleet, models, telemetry, workflows
 from edgeops.server.app import ServerLimits, create_app
 from edgeops.server.auth import permission_of
 
 # Enrolment is authenticated by its token instead of a key (tests/fleet/test_fleet_api.py).
-OPEN = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
-        fleet.ENROL_PATH}  # fmt: skip
+OPEN = {
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    fleet.ENROL_PATH,
+}
 
 
 def _routes(server: Server) -> list[tuple[str, str, object]]:
     app = create_app(server.ws)
     app.state.ingestor.close()
     found = []
-    routers = [api.router, ei.router, models.router, telemetry.router, fleet.router]
+    routers = [
+        api.router,
+        ei.router,
+        models.router,
+        telemetry.router,
+        fleet.router,
+        workflows.router,
+    ]
     for route in [*app.routes, *(route for router in routers for route in router.routes)]:
         if isinstance(route, APIRoute) and route.path not in OPEN:
             for method in sorted(route.methods):

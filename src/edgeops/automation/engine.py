@@ -184,10 +184,11 @@ def advance(session: Session, run: WorkflowRun, now: datetime) -> None:
     spec = spec_of(workflow)
     jobs = {job.step: job for job in session.scalars(select(Job).where(Job.run_id == run.id))}
     outputs = {step: job.output for step, job in jobs.items() if job.status == "done"}
-    for step in spec.steps:
+    for index, step in enumerate(spec.steps):
         if step.id in jobs:
             continue
-        needed = [jobs.get(name) for name in dependencies(step)]
+        previous = spec.steps[index - 1].id if index else None
+        needed = [jobs.get(name) for name in dependencies(step, previous)]
         if any(job is None or job.status not in ("done", "skipped") for job in needed):
             continue
         kind = STEP_TYPES[step.type]

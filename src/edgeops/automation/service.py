@@ -46,8 +46,13 @@ def workflow_record(workflow: Workflow, now: datetime | None = None) -> dict[str
         "concurrency": parsed.concurrency,
         "triggers": triggers_out,
         "steps": [
-            {"id": s.id, "type": s.type, "needs": spec.dependencies(s), "when": s.when}
-            for s in parsed.steps
+            {
+                "id": s.id,
+                "type": s.type,
+                "when": s.when,
+                "needs": spec.dependencies(s, parsed.steps[i - 1].id if i else None),
+            }
+            for i, s in enumerate(parsed.steps)
         ],
         "created_at": _iso(workflow.created_at),
         "created_by": workflow.created_by,

@@ -69,12 +69,14 @@ class TriggerSpec(_Spec):
 class StepSpec(_Spec):
     """One step: a built-in `type`, its parameters (`with`, values may reference earlier
     steps' outputs as `${step.output}`), extra ordering (`needs`), a condition (`when`, e.g.
-    `${gate.passed}` or `${evaluate.accuracy} >= 0.9`) and how often to retry a failure."""
+    `${gate.passed}` or `${evaluate.accuracy} >= 0.9`) and how often to retry a failure.
+    Without `needs` a step follows the one above it; `needs: []` lets it start as soon as the
+    steps it references are done (in parallel with others)."""
 
     id: str = Field(pattern=NAME)
     type: str
     params: dict[str, Any] = Field(default_factory=dict, alias="with")
-    needs: list[str] = Field(default_factory=list, max_length=64)
+    needs: list[str] | None = Field(None, max_length=64)
     when: str | None = Field(None, max_length=500)
     retries: int = Field(2, ge=0, le=20)
 
@@ -98,9 +100,10 @@ def references(value: Any) -> list[tuple[str, str]]:
     return []
 
 
-def dependencies(step: StepSpec) -> list[str]:
-    """The steps `step` waits for: named in `needs` or referenced by its params or condition."""
-    found = list(step.needs)
+def dependencies(step: StepSpec, previous: str | None) -> list[str]:
+    """The steps `step` waits for: named in `needs` (default: the step above it) or referenced
+    by its params or condition."""
+    found = list(step.needs) if step.needs is not None else ([previous] if previous else [])
     for source, _ in references(step.params) + references(step.when or ""):
         if source != "trigger" and source not in found:
             found.append(source)
@@ -144,7 +147,7 @@ def _check(spec: WorkflowSpec) -> WorkflowSpec:
                     f"{where}: step {source!r} ({seen[source].type}) has no "
                     f"output {output!r} (it has {', '.join(outputs)})"
                 )
-        for need in step.needs:
+        for need in step.needs or []:
             if need not in seen:
                 raise InvalidInput(f"{where}.needs: {need!r} is not an earlier step")
         if step.when is not None and not CONDITION.match(step.when):

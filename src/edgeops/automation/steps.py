@@ -158,14 +158,19 @@ def run_features(ctx: StepContext, params: FeaturesParams) -> dict[str, Any]:
 
     version = _dataset(ctx, params.data)
     executor = ctx.executor or executor_for(params.workers, 1_000_000)
-    found = extract(
-        ctx.ws,
-        _recipe(params.recipe),
-        version,
-        project=ctx.project,
-        workers=params.workers or 1,
-        executor=executor,
-    )
+    try:
+        found = extract(
+            ctx.ws,
+            _recipe(params.recipe),
+            version,
+            project=ctx.project,
+            workers=params.workers or 1,
+            executor=executor,
+        )
+    finally:
+        close = getattr(executor, "close", None)
+        if ctx.executor is None and close is not None:  # ours: a Dask client to let go
+            close()
     digest = hashlib.sha256(found.X.tobytes()).hexdigest()
     ctx.log(f"{found.summary()} with {type(executor).__name__}")
     return {

@@ -20,11 +20,18 @@ class Permission(StrEnum):
     MODELS_WRITE = "models.write"
     FLEET_READ = "fleet.read"
     FLEET_WRITE = "fleet.write"
+    WORKFLOWS_READ = "workflows.read"
+    WORKFLOWS_WRITE = "workflows.write"  # store workflow versions, enable/disable
+    WORKFLOWS_RUN = "workflows.run"  # start, cancel, retry runs; git webhooks
+    WORKFLOWS_APPROVE = "workflows.approve"  # decide approval steps
 
 
 P = Permission
 # Everything a person may look at; the audit log is for admins only.
-_READ = frozenset({P.PROJECT_READ, P.DATA_READ, P.MODELS_READ, P.FLEET_READ, P.UPDATES_READ})
+_READ = frozenset(
+    {P.PROJECT_READ, P.DATA_READ, P.MODELS_READ, P.FLEET_READ, P.UPDATES_READ, P.WORKFLOWS_READ}
+)
+_WORKFLOWS = frozenset({P.WORKFLOWS_READ, P.WORKFLOWS_WRITE, P.WORKFLOWS_RUN})
 
 GRANTS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
@@ -33,14 +40,17 @@ GRANTS: dict[str, frozenset[Permission]] = {
     ),
     "data-scientist": frozenset(
         {P.PROJECT_READ, P.DATA_READ, P.DATA_WRITE, P.MODELS_READ, P.MODELS_WRITE}
-    ),
+    )
+    | _WORKFLOWS,
     "ml-engineer": frozenset(
         {P.PROJECT_READ, P.DATA_READ, P.MODELS_READ, P.MODELS_WRITE, P.FLEET_READ}
-    ),
+    )
+    | _WORKFLOWS
+    | {P.WORKFLOWS_APPROVE},
     "developer": frozenset(
         {P.PROJECT_READ, P.DATA_READ, P.MODELS_READ, P.FLEET_READ, P.UPDATES_READ}
     ),
-    "operator": _READ | {P.FLEET_WRITE},
+    "operator": _READ | {P.FLEET_WRITE, P.WORKFLOWS_RUN, P.WORKFLOWS_APPROVE},
     "viewer": _READ,
     "device": frozenset({P.DATA_INGEST, P.TELEMETRY_WRITE, P.UPDATES_READ}),
 }
