@@ -4,12 +4,13 @@ example sketch reading a window over Serial). Any board's core compiles it: plai
 import json
 from pathlib import Path
 
-from edgeops import __version__
 from edgeops.targets.prepare import Prepared
 from edgeops.targets.sources import counts, info, model_sources, template
 
 
 def write(prepared: Prepared, directory: Path) -> None:
+    from edgeops import __version__
+
     name = prepared.name
     (directory / "src").mkdir(parents=True, exist_ok=True)
     example = directory / "examples" / name
