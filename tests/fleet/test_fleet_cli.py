@@ -51,6 +51,8 @@ def test_signing_devices_release_rollout_end_to_end(edgeops: Run, tmp_path: Path
     assert "aborted" in edgeops("rollout", "abort", "1").stdout
     assert edgeops("rollout", "status", "9").returncode == 2
     assert "revoked" in edgeops("devices", "revoke", "pump-7").stdout
-    shown = json.loads(edgeops("keys", "signing", "show", "--json").stdout)
+    signing_show = edgeops("keys", "signing", "show", "--json")
+    assert signing_show.returncode == 0, signing_show.stderr
+    shown = json.loads(signing_show.stdout)
     assert shown["roles"]["targets"]["online"] is False
     assert shown["roles"]["timestamp"]["online"] is True

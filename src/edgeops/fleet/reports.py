@@ -2,7 +2,7 @@
 server answers: the update offer, naming TUF targets the device then fetches and verifies."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -13,6 +13,9 @@ from edgeops.fleet import rollouts
 from edgeops.fleet.devices import _new_device, get
 from edgeops.governance import audit
 from edgeops.store.tables import Device, Project, Release
+
+if TYPE_CHECKING:
+    from edgeops.fleet.liveness import LivenessWriter
 
 CHECKIN_INTERVAL_S = 60
 UpdateState = Literal["downloading", "installing", "installed", "healthy", "failed", "rolled-back"]
@@ -76,10 +79,23 @@ def _release(session: Session, device: Device, version: str) -> Release:
 
 def checkin(
     session: Session, project: Project, device_id: str, report: CheckIn, now: datetime,
-    actor: str,
+    actor: str, liveness: "LivenessWriter | None" = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Note that the device is alive, what it runs and how it feels; answer with its update."""
+    """Note that the device is alive, what it runs and how it feels; answer with its update.
+    With `liveness`, a check-in that changes nothing else leaves its write to that writer."""
     device = _device(session, project, device_id, report.device_type, now, actor)
+    health = report.health.model_dump(exclude_none=True) if report.health else device.health
+    routine = (
+        liveness is not None and device.id is not None and not report.attributes
+        and (report.installed is None or _same_release(session, device, report.installed))
+        and (report.health is None or report.health.status != "failing")
+        and device not in session.new
+    )  # fmt: skip
+    if routine:
+        assert liveness is not None
+        liveness.note(device.id, now, health)
+        return {"device_id": device.device_id, "update": offer(session, device),
+                "next_checkin_s": CHECKIN_INTERVAL_S}  # fmt: skip
     device.last_seen_at = now
     installed = device.installed_release_id
     if report.installed is not None:
@@ -101,6 +117,13 @@ def checkin(
         "update": offer(session, device),
         "next_checkin_s": CHECKIN_INTERVAL_S,
     }
+
+
+def _same_release(session: Session, device: Device, version: str) -> bool:
+    if device.installed_release_id is None:
+        return False
+    current = session.get(Release, device.installed_release_id)
+    return current is not None and current.version == version
 
 
 def offer(session: Session, device: Device) -> dict[str, Any] | None:

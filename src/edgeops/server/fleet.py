@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from edgeops.data import projects
 from edgeops.fleet import devices, releases, reports, rollouts, tuf_repo
+from edgeops.fleet.liveness import LivenessWriter
 from edgeops.governance.keys import Principal
 from edgeops.governance.roles import Permission
 from edgeops.server.auth import project_for, require
@@ -37,6 +38,20 @@ def _opened(
     ws: Workspace = request.app.state.ws
     with ws.session() as session:
         yield session, project_for(session, principal, project)
+
+
+def _liveness(request: Request) -> LivenessWriter:
+    """The app's writer for routine check-ins (it starts and stops with the app)."""
+    writer: LivenessWriter = request.app.state.liveness
+    return writer
+
+
+def _device_project(request: Request, principal: Principal, project: str) -> Project:
+    """A device key's own project, from the server's project cache (check-ins are frequent)."""
+    found: Project = request.app.state.projects.get(principal)
+    if found.name != project:
+        raise HTTPException(403, f"this key belongs to another project, not {project!r}")
+    return found
 
 
 def _device_id(principal: Principal) -> str:
@@ -110,9 +125,11 @@ def checkin(
 ) -> dict[str, Any]:
     """A device says it is alive, what it runs and how it is; the answer names its update."""
     device_id = _device_id(principal)
-    with _opened(request, principal, project) as (session, found):
+    found = _device_project(request, principal, project)
+    with request.app.state.ws.session() as session:
         try:
-            answer = reports.checkin(session, found, device_id, body, utcnow(), principal.actor)
+            answer = reports.checkin(session, found, device_id, body, utcnow(), principal.actor,
+                                     _liveness(request))  # fmt: skip
         except PermissionError as exc:
             raise HTTPException(403, str(exc)) from None
         session.commit()
