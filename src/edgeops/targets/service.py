@@ -1,6 +1,6 @@
 """`build`, the service behind `edgeops build`: a registered model version compiled for a
-target, verified on its testing windows, archived in the blob store and recorded on the model (`artifacts["build/<target>/<precision>"]`
-and a `model.build` audit event).
+target, verified on its testing windows, archived in the blob store and recorded on the model
+(`artifacts["build/<target>/<precision>"]` and a `model.build` audit event).
 
 Verification (`verify=True`) compiles the model with gcc and runs every testing window of the
 model's dataset version through the generated C, next to the Python references: the int8
