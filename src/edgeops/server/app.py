@@ -20,6 +20,7 @@ from edgeops.errors import Conflict, EdgeopsError, InvalidInput, NotFound, Stora
 from edgeops.fleet.liveness import LivenessWriter
 from edgeops.server import api, ei, models, telemetry
 from edgeops.server import fleet as fleet_routes
+from edgeops.server import workflows as workflow_routes
 from edgeops.server.auth import KeyCache, ProjectCache
 from edgeops.server.limits import BodyLimit, RateLimiter
 from edgeops.workspace import Workspace
@@ -39,9 +40,11 @@ def create_app(
     limits: ServerLimits | None = None,
     mqtt_url: str | None = None,
     schedule_every_s: float | None = None,
+    automation_workers: int = 0,
 ) -> FastAPI:
     """The server for `ws`. The app owns a committer thread (and, with `mqtt_url`, an MQTT
-    bridge; with `schedule_every_s`, the fleet scheduler); they start and stop with the app."""
+    bridge; with `schedule_every_s`, the fleet scheduler; with `automation_workers`, that many
+    workflow worker threads, the first also firing triggers); they start and stop with the app."""
     limits = limits or ServerLimits()
 
     @asynccontextmanager
@@ -57,7 +60,14 @@ def create_app(
             from edgeops.fleet.scheduler import run_periodically
 
             scheduler = asyncio.create_task(run_periodically(ws, schedule_every_s))
+        workers = None
+        if automation_workers > 0:
+            from edgeops.automation.worker import start_threads
+
+            workers = start_threads(ws, automation_workers)
         yield
+        if workers is not None:
+            workers[0].set()
         if scheduler is not None:
             scheduler.cancel()
         if bridge is not None:
@@ -83,6 +93,7 @@ def create_app(
     app.include_router(models.router)
     app.include_router(telemetry.router)
     app.include_router(fleet_routes.router)
+    app.include_router(workflow_routes.router)
     _add_health(app)
     _add_error_handlers(app)
     return app
@@ -93,8 +104,13 @@ def app_from_environment() -> FastAPI:
     EDGEOPS_* variables, the limits and the MQTT URL from EDGEOPS_SERVE_* ones."""
     limits = ServerLimits(**json.loads(os.environ.get("EDGEOPS_SERVE_LIMITS", "{}")))
     every = float(os.environ.get("EDGEOPS_SERVE_SCHEDULE_S", "15"))
+    automation = int(os.environ.get("EDGEOPS_SERVE_AUTOMATION_WORKERS", "2"))
     return create_app(
-        Workspace(create=False), limits, os.environ.get("EDGEOPS_SERVE_MQTT"), every or None
+        Workspace(create=False),
+        limits,
+        os.environ.get("EDGEOPS_SERVE_MQTT"),
+        every or None,
+        automation,
     )
 
 
