@@ -221,11 +221,6 @@ def test_http_telemetry_commands_reference_and_alerts(trained: Trained) -> None:
             assert client.get(f"{url}/alerts").status_code == 403
         rows = ws.monitoring.store.read("motion", devices=["dev-http"])
         assert rows.num_rows == 3
-        with httpx.Client(headers={"x-api-key": viewer}, timeout=30) as client:
-            listed = client.get(f"{url}/alerts", params={"status": "all"}).json()
-            assert listed and all("title" in a for a in listed)
-            assert client.post(f"{url}/alerts/{listed[0]['id']}/ack").status_code == 403
-            assert client.get(f"{url}/monitoring/status").json()["project"] == "motion"
         with ws.session() as session:
             finding = Finding("latency", "warning", "motion: p95 latency up", {})
             now = datetime.now(UTC)
@@ -233,6 +228,11 @@ def test_http_telemetry_commands_reference_and_alerts(trained: Trained) -> None:
             session.commit()
             open_alert = {"id": fresh.id}
         assert notify
+        with httpx.Client(headers={"x-api-key": viewer}, timeout=30) as client:
+            listed = client.get(f"{url}/alerts", params={"status": "all"}).json()
+            assert open_alert["id"] in [a["id"] for a in listed]
+            assert client.post(f"{url}/alerts/{listed[0]['id']}/ack").status_code == 403
+            assert client.get(f"{url}/monitoring/status").json()["project"] == "motion"
         with httpx.Client(headers={"x-api-key": operator}, timeout=30) as client:
             acked = client.post(f"{url}/alerts/{open_alert['id']}/ack")
             assert acked.json()["status"] == "acknowledged"

@@ -110,7 +110,8 @@ def _features(
     if len(matrix) < limits["min_rows"]:
         return
     sketch = profile.features
-    groups = _device_groups(table.filter(pa.array(keep)), limits)
+    column = table["device"] if keep.all() else table["device"].filter(pa.array(keep))
+    groups = _device_groups(column, limits)
     alpha = limits["alpha"] / 2 if groups else limits["alpha"]
     drift = detectors.compare_numeric(
         sketch.counts,
@@ -164,11 +165,16 @@ def _features(
         )
 
 
-def _device_groups(table: pa.Table, limits: dict[str, float]) -> list[tuple[str, np.ndarray]]:
+def _device_groups(
+    devices: pa.ChunkedArray, limits: dict[str, float]
+) -> list[tuple[str, np.ndarray]]:
     """(device, its row indices) for every device with enough rows, when there are two or
     more such devices."""
-    devices = np.asarray(pc.fill_null(table["device"], "").to_pylist(), dtype=object).astype(str)
-    names, inverse = np.unique(devices, return_inverse=True)
+    encoded = pc.fill_null(devices, "").combine_chunks().dictionary_encode()
+    if len(encoded.dictionary) < 2:
+        return []
+    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    inverse = encoded.indices.to_numpy(zero_copy_only=False)
     order = np.argsort(inverse, kind="stable")
     bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
     groups = [
@@ -176,7 +182,7 @@ def _device_groups(table: pa.Table, limits: dict[str, float]) -> list[tuple[str,
         for i, name in enumerate(names)
         if name and bounds[i + 1] - bounds[i] >= limits["min_device_rows"]
     ]
-    return groups if len(groups) >= 2 else []
+    return sorted(groups, key=lambda group: group[0]) if len(groups) >= 2 else []
 
 
 def _drifting_devices(

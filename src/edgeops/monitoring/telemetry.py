@@ -19,10 +19,18 @@ for microcontrollers:
 A message is one record, a list of records, or `{"records": [...]}` (`{"r": [...]}` is not
 allowed: `r` is the collect id) with optional batch-level `model`/`device` defaults.
 
-Records land in append-only Parquet files, one per batch and day, under
-`{home}/telemetry/project={name}/day={YYYY-MM-DD}/`; a day's files can be compacted into one and
-old days pruned (retention). Queries read them with pyarrow (filters pushed down to the day
-partitions) or DuckDB.
+Over HTTP: `POST /api/v1/projects/{project}/telemetry` with a key whose role has
+`telemetry.write` (a device key's device id is the records' device). Over MQTT: publish (QoS 1)
+to `edgeops/{project}/{device}/telemetry` (`MQTT_TOPIC`); the bridge calls `ingest(ws, project,
+payload, device=device)` and may answer `{"ok": false, "error": ...}` on
+`edgeops/{project}/{device}/telemetry/ack` for a refused message. Pending commands (collect
+requests) are `Workspace.monitoring.commands(device)`, over HTTP at `GET .../telemetry/commands`.
+
+Records land in append-only Parquet files, one per batch, day and model, under
+`{home}/telemetry/project={name}/day={YYYY-MM-DD}/m{model}_*.parquet`; a day's files can be
+compacted (one per model) and old days pruned (retention). Queries read them with pyarrow (the
+day and model pick the files; only the first and last day's rows are filtered by time) or
+DuckDB (`TelemetryStore.sql`).
 """
 
 import json
@@ -53,6 +61,10 @@ MAX_WINDOW = 200_000
 MAX_TEXT = 128
 MAX_ERROR = 1000
 SUMMARY_BINS = 10
+MQTT_TOPIC = "edgeops/{project}/{device}/telemetry"
+# LZ4 decodes about twice as fast as zstd here and feature vectors barely compress either way;
+# dictionaries only where values repeat (names, labels).
+PARQUET = {"compression": "lz4", "use_dictionary": ["device", "label", "feedback", "event"]}
 
 SHORT = {
     "m": "model",
@@ -286,32 +298,49 @@ class TelemetryStore:
         return self.root / f"project={project}" / f"day={day.isoformat()}"
 
     def append(self, project: str, table: pa.Table) -> list[Path]:
-        """Write `table` (SCHEMA) as one new file per day it covers."""
+        """Write `table` (SCHEMA) as one new file per day and model it covers (the model is in
+        the file's name, `m{model}_...`, so reading one model's rows filters no rows)."""
         if table.num_rows == 0:
             return []
-        days = pc.strftime(table["time"], format="%Y-%m-%d").to_pylist()
+        days = np.asarray(pc.strftime(table["time"], format="%Y-%m-%d").to_pylist())
+        models = table["model"].to_numpy()
         written = []
-        for day in sorted(set(days)):
-            part = table.filter(pa.array([d == day for d in days]))
+        for day, model in sorted({(str(d), int(m)) for d, m in zip(days, models, strict=True)}):
+            part = table.filter(pa.array((days == day) & (models == model)))
             folder = self._day_dir(project, date.fromisoformat(day))
-            folder.mkdir(parents=True, exist_ok=True)
-            name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
-            temporary = folder / f".{name}.tmp"
-            pq.write_table(part, temporary, compression="zstd")
-            temporary.rename(folder / name)  # readers never see half a file
-            written.append(folder / name)
+            written.append(
+                self._write(folder, f"m{model}_{datetime.now(UTC):%Y%m%dT%H%M%S%f}", part)
+            )
         return written
 
-    def files(self, project: str, since: datetime | None = None) -> list[Path]:
+    @staticmethod
+    def _write(folder: Path, stem: str, table: pa.Table) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{stem}-{uuid.uuid4().hex[:8]}.parquet"
+        temporary = folder / f".{target.name}.tmp"
+        pq.write_table(table, temporary, **PARQUET)
+        temporary.rename(target)  # readers never see half a file
+        return target
+
+    def files(
+        self,
+        project: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        model: int | None = None,
+    ) -> list[Path]:
+        """The files holding the project's rows of the days [since, until] (and one model)."""
         base = self.root / f"project={project}"
         if not base.exists():
             return []
         first = since.date().isoformat() if since is not None else ""
+        last = until.date().isoformat() if until is not None else "9999"
+        pattern = f"m{model}_*.parquet" if model is not None else "m*.parquet"
         return sorted(
             file
             for folder in base.glob("day=*")
-            if folder.name[4:] >= first
-            for file in folder.glob("*.parquet")
+            if first <= folder.name[4:] <= last
+            for file in folder.glob(pattern)
         )
 
     def read(
@@ -324,24 +353,44 @@ class TelemetryStore:
         devices: Iterable[str] | None = None,
         columns: list[str] | None = None,
     ) -> pa.Table:
-        """Rows of `project` in [since, until), oldest first."""
-        files = self.files(project, since)
+        """Rows of `project` in [since, until), oldest first. Only the files of the first and
+        last day are filtered by time; whole days in between are read as they are."""
         wanted = columns or SCHEMA.names
-        if not files:
-            return SCHEMA.empty_table().select(wanted)
-        dataset = ds.dataset([str(f) for f in files], schema=SCHEMA, format="parquet")
-        condition = None
-        for clause in (
-            pc.field("time") >= pa.scalar(since, SCHEMA.field("time").type) if since else None,
-            pc.field("time") < pa.scalar(until, SCHEMA.field("time").type) if until else None,
-            pc.field("model") == model if model is not None else None,
-            pc.field("device").isin(list(devices)) if devices is not None else None,
-        ):
-            if clause is not None:
-                condition = clause if condition is None else condition & clause
         needed = list(dict.fromkeys([*wanted, "time"]))
-        table = dataset.to_table(columns=needed, filter=condition)
-        return table.sort_by("time").select(wanted)
+        kind = SCHEMA.field("time").type
+        parts = []
+        for file in self.files(project, since, until, model):
+            day = file.parent.name[4:]
+            clauses = [
+                pc.field("time") >= pa.scalar(since, kind)
+                if since is not None and day == since.date().isoformat()
+                else None,
+                pc.field("time") < pa.scalar(until, kind)
+                if until is not None and day == until.date().isoformat()
+                else None,
+                pc.field("device").isin(list(devices)) if devices is not None else None,
+            ]
+            condition = None
+            for clause in clauses:
+                if clause is not None:
+                    condition = clause if condition is None else condition & clause
+            parts.append(file if condition is None else (file, condition))
+        if not parts:
+            return SCHEMA.empty_table().select(wanted)
+        plain = [str(p) for p in parts if isinstance(p, Path)]
+        tables = []
+        if plain:
+            dataset = ds.dataset(plain, schema=SCHEMA, format="parquet")
+            tables.append(dataset.to_table(columns=needed))
+        for part in parts:
+            if not isinstance(part, Path):
+                dataset = ds.dataset([str(part[0])], schema=SCHEMA, format="parquet")
+                tables.append(dataset.to_table(columns=needed, filter=part[1]))
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        times = table["time"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        if len(times) > 1 and (np.diff(times) < 0).any():  # files hold batches in any order
+            table = table.take(pa.array(np.argsort(times, kind="stable")))
+        return table.select(wanted)
 
     def sql(
         self,
@@ -381,20 +430,21 @@ class TelemetryStore:
             shutil.rmtree(self._day_dir(project, day))
         return removed
 
-    def compact(self, project: str, day: date) -> Path | None:
-        """Merge a day's files into one (fewer, larger files read faster)."""
+    def compact(self, project: str, day: date) -> list[Path]:
+        """Merge a day's files into one per model (fewer, larger files read faster)."""
         folder = self._day_dir(project, day)
-        files = sorted(folder.glob("*.parquet"))
-        if len(files) < 2:
-            return files[0] if files else None
-        table = pa.concat_tables([pq.read_table(f, schema=SCHEMA) for f in files])
-        target = folder / f"compacted-{uuid.uuid4().hex[:8]}.parquet"
-        temporary = folder / f".{target.name}.tmp"
-        pq.write_table(table.sort_by("time"), temporary, compression="zstd")
-        temporary.rename(target)
-        for file in files:
-            file.unlink()
-        return target
+        merged = []
+        models = sorted({f.name.split("_")[0] for f in folder.glob("m*.parquet")})
+        for model in models:
+            files = sorted(folder.glob(f"{model}_*.parquet"))
+            if len(files) < 2:
+                merged.extend(files)
+                continue
+            table = pa.concat_tables([pq.read_table(f, schema=SCHEMA) for f in files])
+            merged.append(self._write(folder, f"{model}_compacted", table.sort_by("time")))
+            for file in files:
+                file.unlink()
+        return merged
 
 
 def feature_matrix(table: pa.Table, width: int) -> tuple[np.ndarray, np.ndarray]:
