@@ -13,15 +13,18 @@ Prints JSON:
     `librosa.feature.mfcc(S=..., norm="ortho")`; clip by clip (librosa's usual call) and 100
     clips per call (its multichannel arrays), each on float64 clips (output matches ours to
     ~1e-6) and on the float32 clips as loaded (librosa then computes in float32);
-  with each peer's ratio (peer time / our time) and the max abs difference of the outputs.
-  Every time is the best of 3 runs.
+  with each peer's ratio (peer time / our time; wall time, and process CPU time as
+  `cpu_ratio`, which the shared VM's load disturbs less) and the max abs difference of the
+  outputs. Every time is the best of `--rounds` rounds, each running every contender once in
+  turn.
 - spectral: windows/s for our `spectral` block (default params) on two-second 3-axis 100 Hz
   vibration windows beside a plain numpy reference (rfft power, band sums, argsort peaks), the
   ratio, and the max abs difference.
 - c: instructions per window of the generated C, measured with callgrind as
   (Ir(K=11) - Ir(K=1)) / 10 so that process start-up is excluded (skipped without valgrind).
 
-    .venv/bin/python benchmarks/features.py [--clips 1000] [--windows 10000] [--skip-callgrind]
+    .venv/bin/python benchmarks/features.py [--clips 1000] [--windows 10000] [--rounds 5]
+        [--skip-callgrind]
 """
 
 import argparse
@@ -71,7 +74,7 @@ def speech_like_clips(count: int, seed: int = 0) -> np.ndarray:
     return clips
 
 
-def bench_mfcc(count: int) -> dict[str, Any]:
+def bench_mfcc(count: int, rounds: int) -> dict[str, Any]:
     clips = speech_like_clips(count)
     spec = SignalSpec(frequency_hz=AUDIO_HZ, axes=1, window_samples=clips.shape[1])
     block = MFCC(MFCC_PARAMS)
@@ -106,42 +109,44 @@ def bench_mfcc(count: int) -> dict[str, Any]:
         cepstra = librosa.feature.mfcc(S=np.log(energies), n_mfcc=p.num_cepstral, norm="ortho")
         return cepstra.transpose(0, 2, 1)[:, :frames]
 
-    def librosa_runs(dtype: type) -> dict[str, Any]:
-        typed = clips.astype(dtype)
-
-        def run(clips_per_call: int) -> np.ndarray:
-            batches = range(0, count, clips_per_call)
-            return np.concatenate([librosa_mfcc(typed[i : i + clips_per_call]) for i in batches])
-
-        results = {}
-        for label, clips_per_call in (("clip_by_clip", 1), ("100_clips_per_call", BATCH)):
-            out, seconds = timed(lambda: run(clips_per_call))  # noqa: B023 - called at once
-            results[label] = {
-                "clips_per_s": round(count / seconds, 1),
-                "ratio_edgeops_vs_librosa": round(seconds / ours_s, 3),
-                "max_abs_diff": float(np.max(np.abs(ours_out - out))),
-            }
-        return results
+    def librosa_run(typed: np.ndarray, clips_per_call: int) -> Any:
+        batches = range(0, count, clips_per_call)
+        return lambda: np.concatenate(
+            [librosa_mfcc(typed[i : i + clips_per_call]) for i in batches]
+        )
 
     block.transform(windows[:2], spec)  # warm-up
     librosa_mfcc(clips[:2].astype(np.float64))
-    ours_out, ours_s = timed(ours)
-    psf_out, psf_s = timed(psf_mfcc)
+    calls = {"clip_by_clip": 1, "100_clips_per_call": BATCH}
+    runs = {"edgeops": ours, "python_speech_features": psf_mfcc}
+    for typed in (clips.astype(np.float64), clips):
+        for label, clips_per_call in calls.items():
+            runs[f"{typed.dtype}_clips/{label}"] = librosa_run(typed, clips_per_call)
+    results = race(runs, rounds)
+    ours_out, ours_s, ours_cpu = results.pop("edgeops")
+    psf_out, psf_s, psf_cpu = results.pop("python_speech_features")
+    librosa_report: dict[str, Any] = {"version": librosa.__version__}
+    for key, (out, seconds, cpu) in results.items():
+        clips_kind, label = key.split("/")
+        librosa_report.setdefault(clips_kind, {})[label] = {
+            "clips_per_s": round(count / seconds, 1),
+            "ratio_edgeops_vs_librosa": round(seconds / ours_s, 3),
+            "cpu_ratio_edgeops_vs_librosa": round(cpu / ours_cpu, 3),
+            "max_abs_diff": float(np.max(np.abs(ours_out - out))),
+        }
     return {
         "clips": count,
         "clip": "1 s at 16 kHz, synthetic speech-like (seeded)",
         "params": p.model_dump(),
         "frames_per_clip": frames,
+        "timing": TIMING % rounds,
         "edgeops_clips_per_s": round(count / ours_s, 1),
         "python_speech_features_clips_per_s": round(count / psf_s, 1),
         "ratio_edgeops_vs_psf": round(psf_s / ours_s, 3),
+        "cpu_ratio_edgeops_vs_psf": round(psf_cpu / ours_cpu, 3),
         "max_abs_diff_vs_psf": float(np.max(np.abs(ours_out - psf_out))),
         "max_abs_value": float(np.max(np.abs(psf_out))),
-        "librosa": {
-            "version": librosa.__version__,
-            "float64_clips": librosa_runs(np.float64),
-            "float32_clips": librosa_runs(np.float32),
-        },
+        "librosa": librosa_report,
     }
 
 
@@ -167,16 +172,22 @@ def spectral_reference(x: np.ndarray, frequency_hz: float, size: int, bands: int
     return np.concatenate(out, axis=1).astype(np.float32)
 
 
-def bench_spectral(count: int) -> dict[str, Any]:
+def bench_spectral(count: int, rounds: int) -> dict[str, Any]:
     spec = SignalSpec(frequency_hz=100.0, axes=3, window_samples=200)
     windows = vibration_windows(spec, count, seed=1).astype(np.float32)
     block = Spectral()
     p = block.params
     block.transform(windows[:10], spec)  # warm-up
-    ours_out, ours_s = timed(lambda: block.transform(windows, spec))
-    ref_out, ref_s = timed(
-        lambda: spectral_reference(windows, spec.frequency_hz, p.fft_length, p.bands, p.peaks)
+    results = race(
+        {
+            "edgeops": lambda: block.transform(windows, spec),
+            "reference": lambda: spectral_reference(
+                windows, spec.frequency_hz, p.fft_length, p.bands, p.peaks
+            ),
+        },
+        rounds,
     )
+    (ours_out, ours_s, _), (ref_out, ref_s, _) = results["edgeops"], results["reference"]
     return {
         "windows": count,
         "window": "2 s, 3 axes at 100 Hz, vibration model (edgeops.testing.vibration_windows)",
@@ -188,15 +199,25 @@ def bench_spectral(count: int) -> dict[str, Any]:
     }
 
 
-def timed(run: Any, repeats: int = 3) -> tuple[Any, float]:
-    """run()'s result and its best time of `repeats` (the shared VM's load comes and goes; the
-    first run also pays for first-touch page faults)."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - start)
-    return result, best
+TIMING = (
+    "best of %d rounds, each running every contender once in turn (the shared VM's load comes "
+    "and goes: interleaving lets it fall on all alike); ratio = peer time / our time in wall "
+    "time, cpu_ratio the same in process CPU time (all threads)"
+)
+
+
+def race(runs: dict[str, Any], rounds: int) -> dict[str, tuple[Any, float, float]]:
+    """Each run()'s result with its best wall time and best process CPU time over `rounds`
+    rounds (see TIMING); the first round also pays for first-touch page faults."""
+    best = {name: (None, float("inf"), float("inf")) for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            result = run()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            _, best_wall, best_cpu = best[name]
+            best[name] = (result, min(best_wall, wall), min(best_cpu, cpu))
+    return best
 
 
 _HARNESS = """
@@ -285,6 +306,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=1_000)
     parser.add_argument("--windows", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-callgrind", action="store_true")
     args = parser.parse_args()
     # python_speech_features warns once per clip that the 320-sample frames are truncated to
@@ -292,8 +314,8 @@ def main() -> None:
     logging.disable(logging.WARNING)
     report: dict[str, Any] = {
         "benchmark": "features",
-        "mfcc": bench_mfcc(args.clips),
-        "spectral": bench_spectral(args.windows),
+        "mfcc": bench_mfcc(args.clips, args.rounds),
+        "spectral": bench_spectral(args.windows, args.rounds),
         "c": {"skipped": "--skip-callgrind"} if args.skip_callgrind else bench_callgrind(),
     }
     print(json.dumps(report, indent=2))

@@ -1,6 +1,7 @@
 """Shared audio front end: framing, power spectra, mel filterbanks, DCT, and their C twin."""
 
 import math
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -136,24 +137,73 @@ def lifter_weights(num_coefficients: int, lifter: int) -> np.ndarray:
     return weights
 
 
+# Windows go through pre-emphasis, FFT and power this many samples at a time (512 KiB of
+# float64), so that a chunk's signal and spectra stay in cache and their buffers are reused:
+# about 1.3x less CPU time than whole batches of 100 one-second clips. The FFT stays float64:
+# a float32 one would halve its cost but move MFCCs by up to ~1e-4 of a coefficient's scale
+# (from bins 60 dB below a frame's loudest), the whole of the C twin's tolerance.
+CHUNK_SAMPLES = 1 << 16
+
+
+def pre_emphasise(x: np.ndarray, coefficient: float, out: np.ndarray) -> np.ndarray:
+    """`out` = x pre-emphasised along axis 1: y[0] = x[0], y[t] = x[t] - a·x[t-1]; computed as
+    (-a·x[t-1]) + x[t] without temporaries (the same IEEE result as x[t] - a·x[t-1])."""
+    out[:, 0] = x[:, 0]
+    np.multiply(x[:, :-1], -coefficient, out=out[:, 1:])
+    out[:, 1:] += x[:, 1:]
+    return out
+
+
+def frame_view(signal: np.ndarray, framing: Framing) -> np.ndarray:
+    """(n, frames, used) read-only view of `signal` (n, samples): frame f holds samples
+    f·stride .. f·stride + used - 1 (overlapping or not), without copying them."""
+    row, sample = signal.strides
+    view: np.ndarray = np.lib.stride_tricks.as_strided(
+        signal,
+        shape=(len(signal), framing.count, framing.used),
+        strides=(row, framing.stride * sample, sample),
+        writeable=False,
+    )
+    return view
+
+
+def squared_magnitudes(
+    x: np.ndarray, params: AudioParams, framing: Framing
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """(rows, |X|²) for consecutive chunks of rows of x (n, samples), CHUNK_SAMPLES at a time:
+    each row is pre-emphasised as a whole in float64, cut into frames, each zero-padded or
+    truncated to fft_length; |X[k]|² = re² + im² of its real FFT, float64 (rows, frames,
+    fft_length/2 + 1), not yet divided by fft_length. The array is reused: use it before
+    asking for the next chunk."""
+    count, samples = x.shape
+    per_chunk = max(1, min(count, CHUNK_SAMPLES // samples))
+    bins = params.fft_length // 2 + 1
+    raw = np.empty((per_chunk, samples))
+    signal = np.empty_like(raw) if params.pre_emphasis else raw
+    squares = np.empty((per_chunk, framing.count, bins))
+    for start in range(0, count, per_chunk):
+        rows = slice(start, min(start + per_chunk, count))
+        size = rows.stop - rows.start
+        np.copyto(raw[:size], x[rows])  # float32 to float64, exactly
+        if params.pre_emphasis:
+            pre_emphasise(raw[:size], params.pre_emphasis, signal[:size])
+        spectrum = np.fft.rfft(frame_view(signal[:size], framing), n=params.fft_length, axis=2)
+        # re² and im² side by side in place, then summed: the same IEEE result as re² + im².
+        parts = spectrum.view(np.float64)
+        np.square(parts, out=parts)
+        yield rows, np.add(parts[:, :, 0::2], parts[:, :, 1::2], out=squares[:size])
+
+
 def power_frames(
     windows: np.ndarray, spec: SignalSpec, params: AudioParams, framing: Framing
 ) -> np.ndarray:
     """(n, frames, fft_length/2 + 1) float64: each window pre-emphasised as a whole
     (y[0] = x[0], y[t] = x[t] - a·x[t-1]), then cut into frames, each zero-padded or truncated
     to fft_length, as power |X[k]|² / fft_length."""
-    x = require_windows(windows, spec)[:, :, 0].astype(np.float64)
-    if params.pre_emphasis:
-        # In place of x[1:] - a·x[:-1] (the same IEEE result, without the temporaries).
-        emphasised = np.empty_like(x)
-        emphasised[:, 0] = x[:, 0]
-        np.multiply(x[:, :-1], -params.pre_emphasis, out=emphasised[:, 1:])
-        emphasised[:, 1:] += x[:, 1:]
-        x = emphasised
-    starts = np.arange(framing.count) * framing.stride
-    frames = np.lib.stride_tricks.sliding_window_view(x, framing.used, axis=1)[:, starts]
-    spectrum = np.fft.rfft(frames, n=params.fft_length, axis=2)
-    power: np.ndarray = (spectrum.real**2 + spectrum.imag**2) / params.fft_length
+    x = require_windows(windows, spec)[:, :, 0]
+    power = np.empty((len(x), framing.count, params.fft_length // 2 + 1))
+    for rows, squares in squared_magnitudes(x, params, framing):
+        np.divide(squares, params.fft_length, out=power[rows])
     return power
 
 
@@ -247,6 +297,28 @@ int {name}(const float *input, float *output)
     )
 
 
+# Filters are applied in groups of this many, each group to only the bins its filters cover:
+# a quarter of a dense product's work for 32 filters on a 256-point FFT, in products small
+# enough (one-second 16 kHz clips) that OpenBLAS keeps them on one thread: on a loaded
+# machine, threads that wait for each other cost more than they save.
+FILTERS_PER_GROUP = 8
+
+
+def filter_groups(bank: np.ndarray, fft_length: int) -> list[tuple[slice, slice, np.ndarray]]:
+    """(filters, bins, weights) for consecutive groups of FILTERS_PER_GROUP rows of `bank`:
+    `squares[..., bins] @ weights` are those filters' energies from |X|², where `weights` is
+    the group's (bins, filters) block divided by fft_length (exact: a power of two). Only
+    zero weights are left out: the energies are the dense product's sums, in another order."""
+    groups = []
+    for first in range(0, len(bank), FILTERS_PER_GROUP):
+        rows = bank[first : first + FILTERS_PER_GROUP]
+        covered = np.flatnonzero(rows.any(axis=0))
+        bins = slice(int(covered[0]), int(covered[-1]) + 1)
+        weights = np.ascontiguousarray(rows[:, bins].T) / fft_length
+        groups.append((slice(first, first + len(rows)), bins, weights))
+    return groups
+
+
 class MelParams(AudioParams):
     """Framing plus a mel filterbank between `low_frequency_hz` and `high_frequency_hz`
     (0 = Nyquist)."""
@@ -273,12 +345,22 @@ class MelFrontEnd:
         self.bank = mel_filterbank(
             params.num_filters, params.fft_length, spec.frequency_hz, low, high
         )
+        self.groups = filter_groups(self.bank, params.fft_length)
 
     def log_energies(self, windows: np.ndarray) -> np.ndarray:
         """(n, frames, num_filters) float64 ln(filterbank energy + ENERGY_FLOOR): what
-        python_speech_features' `logfbank` computes with a rectangular window."""
-        power = power_frames(windows, self.spec, self.params, self.framing)
-        energies: np.ndarray = np.log(power @ self.bank.T + ENERGY_FLOOR)
+        python_speech_features' `logfbank` computes with a rectangular window (the energies
+        are the same sums as `power_frames(...) @ bank.T`, in another order: to ~1e-16)."""
+        x = require_windows(windows, self.spec)[:, :, 0]
+        filters = self.params.num_filters
+        energies = np.empty((len(x), self.framing.count, filters))
+        for rows, squares in squared_magnitudes(x, self.params, self.framing):
+            chunk = energies[rows]  # contiguous, so the reshapes below are views
+            frames, flat = squares.reshape(-1, squares.shape[-1]), chunk.reshape(-1, filters)
+            for group, bins, weights in self.groups:
+                np.matmul(frames[:, bins], weights, out=flat[:, group])
+            chunk += ENERGY_FLOOR
+            np.log(chunk, out=chunk)
         return energies
 
     def c_tables(self, name: str) -> str:
