@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
+	# Edge Impulse's Linux SDK, for the .eim test: only its runner is used, and its PyAudio
+	# requirement needs PortAudio headers to build, so it comes without dependencies.
+	$(VENV)/bin/pip install -q --no-deps 'edge_impulse_linux>=1.2' 'six>=1.16'
 	touch $(STAMP)
 
 # Real services the tests start themselves (PostgreSQL, mosquitto), and real speech recordings
