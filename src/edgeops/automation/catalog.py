@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from edgeops.automation import gates, steps
+from edgeops.automation import gates, shipping, steps
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,11 @@ class StepType:
     unavailable: str | None = None  # why the type cannot run yet
 
 
+GATE_OUTPUTS = ("passed", "reason", "candidate", "baseline", "accuracy", "baseline_accuracy",
+                "budgets", "data")  # fmt: skip
 _NOT_YET = "is not available yet: "
+BUILD_OUTPUTS = ("model", "target", "precision", "archive", "artifact", "flash_bytes",
+                 "ram_bytes", "measured_on", "latency_ms", "profile", "macs", "passed")  # fmt: skip
 STEP_TYPES: dict[str, StepType] = {
     t.name: t
     for t in (
@@ -64,24 +68,22 @@ STEP_TYPES: dict[str, StepType] = {
         StepType(
             "gate",
             gates.GateParams,
-            ("passed", "reason", "candidate", "baseline", "accuracy", "baseline_accuracy", "data"),
+            GATE_OUTPUTS,
             gates.run_gate,
         ),
         StepType("approve", gates.ApproveParams, ("approved_by", "approved_at"), gates.run_approve),
         StepType("promote", gates.PromoteParams, ("alias", "model", "before"), gates.run_promote),
         StepType(
             "build",
-            gates.NotYetParams,
-            (),
-            gates.not_available,
-            unavailable=_NOT_YET + "the compiler's build service has not landed",
+            shipping.BuildParams,
+            BUILD_OUTPUTS,
+            shipping.run_build,
         ),
         StepType(
             "release",
-            gates.NotYetParams,
-            (),
-            gates.not_available,
-            unavailable=_NOT_YET + "a release needs the artifacts of a build step",
+            shipping.ReleaseParams,
+            ("release", "device_type", "version", "model", "artifacts"),
+            shipping.run_release,
         ),
         StepType("rollout", gates.RolloutParams, ("rollout",), gates.run_rollout),
         StepType("notify", gates.NotifyParams, ("sent",), gates.run_notify),

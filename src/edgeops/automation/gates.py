@@ -5,12 +5,14 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import Field
+from sqlalchemy import select
 
 from edgeops.automation.steps import StepContext, StepStopped, WaitForApproval, _evaluate, _Params
 from edgeops.data import projects
 from edgeops.errors import NotFound
 from edgeops.governance.roles import validate_role
 from edgeops.monitoring.service import parse_duration
+from edgeops.store.tables import Job
 from edgeops.training import registry
 
 BUDGETS = (
@@ -30,7 +32,53 @@ class GateParams(_Params):
     max_ram_bytes: int | None = Field(None, ge=1)
     max_flash_bytes: int | None = Field(None, ge=1)
     max_latency_ms: float | None = Field(None, gt=0)
+    profile: str = Field("cortex-m4f", description="the device profile of max_latency_ms")
     stop: bool = True
+
+
+def _measurements(
+    ctx: StepContext, candidate: dict[str, Any], profile: str
+) -> dict[str, tuple[Any, str]]:
+    """RAM, flash and latency of the candidate, each from the best source there is: measured
+    on a device (the model's `device` metrics), else a build step of this run for the same
+    model (flash and RAM from the compiler, latency from the cycle model), else estimated
+    from the model's IR (see estimates.py)."""
+    device = candidate["metrics"].get("device", {})
+    found: dict[str, tuple[Any, str]] = {
+        name: (device[name], "measured on a device") for _, name in BUDGETS if name in device
+    }
+    if len(found) == len(BUDGETS):
+        return found
+    with ctx.ws.session() as session:
+        built = session.scalars(
+            select(Job)
+            .where(Job.run_id == ctx.run_id, Job.kind == "build", Job.status == "done")
+            .order_by(Job.id.desc())
+        ).all()
+    for job in built:
+        if job.output.get("model") != candidate["model"]:
+            continue
+        where = f"build {job.step}, {job.output.get('measured_on')}"
+        for name in ("flash_bytes", "ram_bytes"):
+            if job.output.get(name) is not None:
+                found.setdefault(name, (job.output[name], where))
+        if job.output.get("latency_ms") is not None and job.output.get("profile") == profile:
+            found.setdefault("latency_ms", (job.output["latency_ms"], f"{where}, {profile} "
+                                            "cycle estimate"))  # fmt: skip
+    if len(found) < len(BUDGETS):
+        from edgeops.automation import estimates
+        from edgeops.targets.prepare import calibration, load, supports_int8
+
+        prepared = load(ctx.ws, candidate["model"], quantized=False, project=ctx.project)
+        rows = calibration(ctx.ws, prepared) if supports_int8(prepared.float_graph) else None
+        guess = estimates.of_model(
+            prepared.float_graph, rows.reshape(len(rows), -1) if rows is not None else rows,
+            profile,
+        )  # fmt: skip
+        where = f"IR estimate, {guess.precision}, {profile}; model only, no DSP"
+        for _, name in BUDGETS:
+            found.setdefault(name, (getattr(guess, name), where))
+    return found
 
 
 def run_gate(ctx: StepContext, params: GateParams) -> dict[str, Any]:
@@ -65,15 +113,20 @@ def run_gate(ctx: StepContext, params: GateParams) -> dict[str, Any]:
                 reasons.append(
                     f"recall of {label!r} is {scores['recall']}, below {params.min_recall}"
                 )
-    device = candidate["metrics"].get("device", {})
-    for rule, measured in BUDGETS:
-        limit = getattr(params, rule)
-        if limit is None:
-            continue
-        if measured not in device:
-            ctx.log(f"{rule}: the candidate has no {measured} measurement yet (not checked)")
-        elif device[measured] > limit:
-            reasons.append(f"{measured} {device[measured]} exceeds the budget {limit}")
+    budgets: dict[str, Any] = {}
+    if any(getattr(params, rule) is not None for rule, _ in BUDGETS):
+        measured = _measurements(ctx, candidate, params.profile)
+        for rule, name in BUDGETS:
+            limit = getattr(params, rule)
+            if limit is None:
+                continue
+            value, source = measured[name]
+            ctx.log(f"{name} {value} ({source}), budget {limit}")
+            budgets[name] = {"value": value, "source": source, "limit": limit}
+            if value is not None and value > limit:
+                reasons.append(f"{name} {value} ({source}) exceeds the budget {limit}")
+            elif value is None:
+                ctx.log(f"{rule}: the candidate has no {name} measurement (not checked)")
     passed = not reasons
     reason = "passed" if passed else "; ".join(reasons)
     ctx.log(f"gate {candidate['model']} vs {baseline['model'] if baseline else 'none'}: {reason}")
@@ -86,6 +139,7 @@ def run_gate(ctx: StepContext, params: GateParams) -> dict[str, Any]:
         "baseline": baseline["model"] if baseline else None,
         "accuracy": accuracy,
         "baseline_accuracy": base_accuracy,
+        "budgets": budgets,
         "data": data,
     }
 
