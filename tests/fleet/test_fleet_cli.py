@@ -47,6 +47,8 @@ def test_signing_devices_release_rollout_end_to_end(edgeops: Run, tmp_path: Path
     started = edgeops("rollout", "create", "1.0.0", "--group", "field", "--json")
     assert started.returncode == 0, started.stderr
     assert json.loads(started.stdout)["state"] == "pending"
+    stepped = edgeops("rollout", "advance", "--json")
+    assert stepped.returncode == 0 and json.loads(stepped.stdout)[0]["event"] == "started"
     assert "paused" in edgeops("rollout", "pause", "1").stdout
     assert "aborted" in edgeops("rollout", "abort", "1").stdout
     assert edgeops("rollout", "status", "9").returncode == 2

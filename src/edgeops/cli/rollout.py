@@ -102,3 +102,18 @@ def abort(
     """Stop the rollout; with --rollback every device it reached returns to its release."""
     with workspace(ctx) as ws:
         _show(ws.fleet.abort(rollout, project=project, rollback=rollback))
+
+
+@app.command()
+def advance(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Run one scheduler step now (what `edgeops serve` does every 15 s): move rollouts on,
+    re-sign expiring online metadata. For setups without a running server, e.g. from cron."""
+    with workspace(ctx) as ws:
+        changes = ws.fleet.advance()
+    if as_json:
+        print_json(changes)
+        return
+    for change in changes:
+        console.print(" · ".join(f"{k} {v}" for k, v in change.items()), highlight=False)
+    if not changes:
+        console.print("nothing to do")
