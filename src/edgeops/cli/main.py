@@ -20,6 +20,7 @@ from edgeops.cli import (
     project,
     recipe,
     release,
+    report,
     rollout,
     runs,
     serve,
@@ -53,6 +54,7 @@ app.add_typer(release.app, name="release")
 app.add_typer(rollout.app, name="rollout")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(monitor.alerts_app, name="alerts")
+app.add_typer(report.app, name="report")
 app.command()(models.train)
 app.command()(models.test)
 app.command()(build.build)
