@@ -142,3 +142,24 @@ def test_operators_create_and_steer_rollouts_over_http(fleet: FleetServer) -> No
     assert releases[0]["version"] == "1.0.0"
     actions = [e.action for e in fleet.ws.audit.events(limit=6)]
     assert actions[:4] == ["rollout.abort", "rollout.resume", "rollout.pause", "rollout.create"]
+
+
+def test_releases_over_http_need_the_targets_key_online(fleet: FleetServer) -> None:
+    form = {"device_type": "pi4", "version": "1.0.0", "changelog": "over HTTP"}
+    files = [("file", ("model.bin", FIRMWARE, "application/octet-stream"))]
+    with fleet.client(fleet.make_key("operator")) as operator:
+        offline = operator.post(f"{P}/releases", data=form, files=files)
+        no_fields = operator.post(f"{P}/releases", files=files)
+    assert offline.status_code == 400 and "offline" in offline.json()["error"]
+    assert no_fields.status_code == 400
+    online = fleet.ws.projects.create("q")
+    fleet.ws.fleet.signing_init(project="q", online_targets=True)
+    from tests.server.conftest import key_maker
+
+    with fleet.client(key_maker(fleet.ws, online)("operator")) as operator:
+        made = operator.post("/api/v1/projects/q/releases", data=form, files=files)
+        again = operator.post("/api/v1/projects/q/releases", data=form, files=files)
+    assert made.status_code == 201, made.text
+    assert made.json()["artifacts"][0]["length"] == len(FIRMWARE)
+    assert again.status_code == 409
+    assert fleet.ws.fleet.release("pi4/1.0.0", project="q")["changelog"] == "over HTTP"

@@ -144,3 +144,20 @@ def test_devices_that_never_report_fail_the_stage_at_its_timeout(fleet: FleetSer
     _step(fleet, T0)
     assert _step(fleet, T0 + timedelta(minutes=59)) == []
     assert [c["event"] for c in _step(fleet, T0 + timedelta(hours=1))] == ["rolled-back"]
+
+
+def test_a_high_error_rate_counts_as_failing_health(fleet: FleetServer) -> None:
+    keys = _fleet(fleet, 10)
+    fleet.ws.fleet.create_release("pi4", "1.1.0", {"firmware.bin": FIRMWARE[::-1]})
+    fleet.ws.fleet.create_rollout("1.1.0", stages="20,100", dwell="1h", now=T0)
+    _step(fleet, T0)
+    offers = _check_in_all(fleet, keys, lambda device: "1.0.0")
+    updated = [device for device, offer in offers.items() if offer is not None]
+    for device in updated:
+        _report(fleet, keys[device], "1.1.0", "healthy")
+    with fleet.client(keys[updated[0]]) as client:  # says "ok", but 20% of its calls fail
+        health = {"status": "ok", "error_rate": 0.2}
+        client.post(
+            "/api/v1/projects/p/device/checkin", json={"installed": "1.1.0", "health": health}
+        )
+    assert [c["event"] for c in _step(fleet, T0 + timedelta(minutes=1))] == ["rolled-back"]

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from edgeops.fleet.liveness import LivenessWriter
 
 CHECKIN_INTERVAL_S = 60
+# A device reporting more errors than this (share of its inferences/requests since its last
+# check-in) is failing, whatever status it claims.
+MAX_DEVICE_ERROR_RATE = 0.05
 UpdateState = Literal["downloading", "installing", "installed", "healthy", "failed", "rolled-back"]
 
 
@@ -27,6 +30,11 @@ class Health(BaseModel):
     uptime_s: float | None = Field(None, ge=0)
     boot_count: int | None = Field(None, ge=0)
     detail: str = Field("", max_length=500)
+
+    @property
+    def failing(self) -> bool:
+        too_many = self.error_rate is not None and self.error_rate > MAX_DEVICE_ERROR_RATE
+        return self.status == "failing" or too_many
 
 
 class CheckIn(BaseModel):
@@ -88,7 +96,7 @@ def checkin(
     routine = (
         liveness is not None and device.id is not None and not report.attributes
         and (report.installed is None or _same_release(session, device, report.installed))
-        and (report.health is None or report.health.status != "failing")
+        and (report.health is None or not report.health.failing)
         and device not in session.new
     )  # fmt: skip
     if routine:
@@ -108,7 +116,7 @@ def checkin(
                      {"release": report.installed})  # fmt: skip
     if report.health is not None:
         device.health = report.health.model_dump(exclude_none=True)
-        if report.health.status == "failing":
+        if report.health.failing:
             rollouts.note_health(session, device, now)
     if report.attributes:
         device.attributes = {**device.attributes, **report.attributes}

@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
 from edgeops.data import projects
 from edgeops.fleet import devices, releases, reports, rollouts, tuf_repo
@@ -270,6 +272,42 @@ def list_releases(
 ) -> list[dict[str, Any]]:
     with _opened(request, principal, project) as (session, found):
         return [releases.record(r) for r in releases.list_releases(session, found, device_type)]
+
+
+@router.post("/releases", status_code=201)
+async def create_release(project: str, request: Request, principal: FleetWrite) -> dict[str, Any]:
+    """A release from a multipart form: `device_type`, `version`, optional `changelog` and
+    `model`, and one `file` part per artifact (its file name is the artifact's name). Needs the
+    targets key on the server (`edgeops keys signing init --online-targets`)."""
+    ws: Workspace = request.app.state.ws
+    async with request.form(max_files=releases.MAX_ARTIFACTS, max_fields=10) as form:
+        fields = {name: form.get(name) for name in ("device_type", "version", "changelog",
+                                                    "model")}  # fmt: skip
+        if not all(isinstance(fields[name], str) for name in ("device_type", "version")):
+            raise HTTPException(400, "give the form fields device_type and version")
+        files = {}
+        for part in form.getlist("file"):
+            if not isinstance(part, UploadFile) or not part.filename:
+                raise HTTPException(400, "each `file` part needs a file name")
+            files[part.filename] = await part.read()
+
+    def create() -> dict[str, Any]:
+        from edgeops.training import registry
+
+        with ws.session() as session:
+            found = project_for(session, principal, project)
+            model_ref = fields["model"] if isinstance(fields["model"], str) else None
+            model = registry.get(session, found, model_ref) if model_ref else None
+            changelog = fields["changelog"] if isinstance(fields["changelog"], str) else ""
+            release = releases.create(
+                session, ws.blobs, found, device_type=str(fields["device_type"]),
+                version=str(fields["version"]), artifacts=files, changelog=changelog,
+                model=model, folder=None, now=utcnow(), actor=principal.actor,
+            )  # fmt: skip
+            session.commit()
+            return releases.record(release, model.number if model else None)
+
+    return await run_in_threadpool(create)
 
 
 @router.get("/releases/{device_type}/{version}")
