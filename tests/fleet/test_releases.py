@@ -3,6 +3,7 @@ image, MCU images verify with the bootloader's key, keys stay where they belong 
 
 import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from edgeops.fleet import delta, mcuboot, signing
 from edgeops.fleet.mcuboot import SlotLayout
 from edgeops.fleet.releases import McubootOptions, version_key
 from edgeops.store.tables import SigningKey
+from edgeops.workspace import Workspace
 
 
 def test_semantic_versions_order_like_semver() -> None:
@@ -135,3 +137,22 @@ def test_a_rotated_key_is_trusted_by_devices_provisioned_before(
         assert handle.read() == FIRMWARE[::-1]
     with pytest.raises(Conflict, match="already has update signing keys"):
         fleet.ws.fleet.signing_init()
+
+
+def test_a_release_names_the_model_version_it_ships(tmp_path: Path) -> None:
+    from edgeops.demo import HMAC_KEY, RECIPE, write_recordings
+
+    ws = Workspace(tmp_path / "home")
+    ws.projects.create("motion")
+    ws.data.import_files(write_recordings(tmp_path / "recordings"), hmac_key=HMAC_KEY)
+    ws.data.commit("BasicMotions")
+    (tmp_path / "motion.yaml").write_text(RECIPE)
+    model = ws.train(tmp_path / "motion.yaml", seed=1)
+    ws.models.alias("production", f"v{model.number}")
+    ws.fleet.signing_init()
+    made = ws.fleet.create_release("pi4", "1.0.0", {"model.bin": b"weights"}, model="production")
+    assert made["model"] == f"v{model.number}"
+    assert ws.fleet.releases()[0]["model"] == f"v{model.number}"
+    with pytest.raises(NotFound):
+        ws.fleet.create_release("pi4", "1.1.0", {"model.bin": b"w"}, model="staging")
+    ws.close()

@@ -213,6 +213,14 @@ def find(session: Session, project: Project, ref: str) -> Release:
     raise InvalidInput(f"release {ref} exists for several device types ({types}): name TYPE/{ref}")
 
 
+def described(session: Session, release: Release) -> dict[str, Any]:
+    """`record` with the model version it ships looked up."""
+    model = (
+        session.get(ModelVersion, release.model_version_id) if release.model_version_id else None
+    )
+    return record(release, model.number if model is not None else None)
+
+
 def record(release: Release, model_number: int | None = None) -> dict[str, Any]:
     return {
         "id": release.id,

@@ -192,13 +192,16 @@ class Fleet:
         from edgeops.fleet import releases
 
         with self._open(project) as (session, proj):
-            return [releases.record(r) for r in releases.list_releases(session, proj, device_type)]
+            return [
+                releases.described(session, r)
+                for r in releases.list_releases(session, proj, device_type)
+            ]
 
     def release(self, ref: str, *, project: str | None = None) -> dict[str, Any]:
         from edgeops.fleet import releases
 
         with self._open(project) as (session, proj):
-            return releases.record(releases.find(session, proj, ref))
+            return releases.described(session, releases.find(session, proj, ref))
 
     # -- rollouts ----------------------------------------------------------------------------
     def create_rollout(

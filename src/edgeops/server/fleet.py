@@ -271,7 +271,10 @@ def list_releases(
     project: str, request: Request, principal: FleetRead, device_type: str | None = None
 ) -> list[dict[str, Any]]:
     with _opened(request, principal, project) as (session, found):
-        return [releases.record(r) for r in releases.list_releases(session, found, device_type)]
+        return [
+            releases.described(session, r)
+            for r in releases.list_releases(session, found, device_type)
+        ]
 
 
 @router.post("/releases", status_code=201)
@@ -315,7 +318,7 @@ def show_release(
     project: str, device_type: str, version: str, request: Request, principal: FleetRead
 ) -> dict[str, Any]:
     with _opened(request, principal, project) as (session, found):
-        return releases.record(releases.get(session, found, device_type, version))
+        return releases.described(session, releases.get(session, found, device_type, version))
 
 
 @router.get("/rollouts")
