@@ -78,3 +78,53 @@ def _print_fairness(report: dict[str, Any]) -> None:
         console.print("[green]fairness gate passed[/]")
     for reason in report["reasons"]:
         errors.print(f"[red]gate failed:[/] {reason}", highlight=False)
+
+
+IntendedUseOpt = Annotated[
+    str | None,
+    typer.Option("--intended-use", help="What the model is for (default: from its recipe)"),
+]
+
+
+@app.command("model-card")
+def model_card(
+    ctx: typer.Context,
+    model: ModelArg,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Write the Markdown here (default: stdout)")
+    ] = None,
+    as_html: Annotated[
+        bool, typer.Option("--html", help="Also write HTML (next to -o, or instead on stdout)")
+    ] = False,
+    intended_use: IntendedUseOpt = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Also report fairness by this metadata key")
+    ] = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The model card: intended use, lineage, data, metrics, footprint, limitations, releases.
+
+    Example: edgeops report model-card production -o card.md --html --by site
+    """
+    from edgeops.governance import modelcard
+    from edgeops.governance.fairness import fairness_report
+
+    with workspace(ctx) as ws:
+        fairness = fairness_report(ws, model, by, project=project) if by else None
+        card = modelcard.model_card(
+            ws, model, project=project, intended_use=intended_use, fairness=fairness
+        )
+    if as_json:
+        print_json(card["facts"])
+        return
+    if out is None:
+        typer.echo(modelcard.to_html(card) if as_html else modelcard.to_markdown(card))
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(modelcard.to_markdown(card), encoding="utf-8")
+    written = [out]
+    if as_html:
+        written.append(out.with_suffix(".html"))
+        written[-1].write_text(modelcard.to_html(card), encoding="utf-8")
+    console.print("wrote " + ", ".join(str(path) for path in written))
