@@ -128,3 +128,33 @@ def model_card(
         written.append(out.with_suffix(".html"))
         written[-1].write_text(modelcard.to_html(card), encoding="utf-8")
     console.print("wrote " + ", ".join(str(path) for path in written))
+
+
+@app.command()
+def compliance(
+    ctx: typer.Context,
+    model: ModelArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="The bundle to write (.zip)")],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Include a fairness report by this metadata key")
+    ] = None,
+    threshold: ThresholdOpt = 0.1,
+    intended_use: IntendedUseOpt = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A zip for auditors: model card, data lineage, audit excerpt (verified), fairness, risks.
+
+    Example: edgeops report compliance production -o v3-compliance.zip --by site
+    """
+    from edgeops.governance.compliance import compliance_bundle
+
+    with workspace(ctx) as ws:
+        manifest = compliance_bundle(ws, model, out, project=project, by=by,
+                                     threshold=threshold, intended_use=intended_use)  # fmt: skip
+    if as_json:
+        print_json(manifest)
+        return
+    console.print(f"wrote [bold]{out}[/]: {', '.join(manifest['files'])}")
+    if not manifest["audit_ok"]:
+        errors.print("[red]the audit log does not verify[/]: see audit.json and risk-notes.md")
