@@ -368,9 +368,7 @@ class Device(Base):
         ForeignKey("releases.id"), nullable=True
     )
     # What the device should run (set by rollouts); None: stay as it is.
-    target_release_id: Mapped[int | None] = mapped_column(
-        ForeignKey("releases.id"), nullable=True
-    )
+    target_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), nullable=True)
     health: Mapped[dict[str, Any]] = mapped_column(JSON)
     update_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     update_detail: Mapped[str] = mapped_column(String(500), default="")
