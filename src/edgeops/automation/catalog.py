@@ -21,7 +21,8 @@ class StepType:
 
 GATE_OUTPUTS = ("passed", "reason", "candidate", "baseline", "accuracy", "baseline_accuracy",
                 "budgets", "data")  # fmt: skip
-_NOT_YET = "is not available yet: "
+TUNE_OUTPUTS = ("recipe", "recipe_hash", "accuracy", "flash_bytes", "ram_bytes", "latency_ms",
+                "changes", "front", "trials")  # fmt: skip
 BUILD_OUTPUTS = ("model", "target", "precision", "archive", "artifact", "flash_bytes",
                  "ram_bytes", "measured_on", "latency_ms", "profile", "macs", "passed")  # fmt: skip
 STEP_TYPES: dict[str, StepType] = {
@@ -51,13 +52,7 @@ STEP_TYPES: dict[str, StepType] = {
             steps.run_train,
             cacheable=True,
         ),
-        StepType(
-            "tune",
-            gates.NotYetParams,
-            (),
-            gates.not_available,
-            unavailable=_NOT_YET + "the tuner has not landed (use train with fixed params)",
-        ),
+        StepType("tune", steps.TuneParams, TUNE_OUTPUTS, steps.run_tune, cacheable=True),
         StepType(
             "evaluate",
             steps.EvaluateParams,

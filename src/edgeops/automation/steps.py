@@ -255,3 +255,55 @@ def run_evaluate(ctx: StepContext, params: EvaluateParams) -> dict[str, Any]:
         "metrics": result["metrics"],
         "data": result["dataset_version"],
     }
+
+
+class TuneParams(_Params):
+    recipe: dict[str, Any]
+    data: str | None = None
+    trials: int = Field(8, ge=1, le=32)
+    seed: int = 0
+    max_ram_bytes: int | None = Field(None, ge=1)
+    max_flash_bytes: int | None = Field(None, ge=1)
+    max_latency_ms: float | None = Field(None, gt=0)
+    profile: str = "cortex-m4f"
+    workers: int | None = Field(None, ge=1, le=256)
+
+
+def run_tune(ctx: StepContext, params: TuneParams) -> dict[str, Any]:
+    """The tuner's choice as a recipe (wire it into a train step: `recipe: ${tune.recipe}`)."""
+    from edgeops.automation.tuning import Budget, tune
+
+    budget = Budget(params.max_ram_bytes, params.max_flash_bytes, params.max_latency_ms,
+                    params.profile)  # fmt: skip
+    executor = ctx.executor or executor_for(params.workers, params.trials)
+    try:
+        result = tune(ctx.ws, _recipe(params.recipe), _dataset(ctx, params.data),
+                      project=ctx.project, budget=budget, trials=params.trials,
+                      seed=params.seed, executor=executor)  # fmt: skip
+    finally:
+        close = getattr(executor, "close", None)
+        if ctx.executor is None and close is not None:
+            close()
+    for index, trial in enumerate(result.trials):
+        mark = "*" if index == result.chosen else ("front" if index in result.front else "")
+        ctx.log(f"trial {index} {mark}: accuracy {trial['accuracy']}, flash "
+                f"{trial['flash_bytes']} B, RAM {trial['ram_bytes']} B, {trial['latency_ms']} ms "
+                f"{trial['changes'] or '(as given)'} {'; '.join(trial['misses'])}")  # fmt: skip
+    if result.chosen is None:
+        smallest = min(result.trials, key=lambda t: t["flash_bytes"])
+        raise StepStopped(
+            f"tune: none of {len(result.trials)} trials fits the budget (the smallest: "
+            f"{'; '.join(smallest['misses'])}): raise the budget or start from a smaller recipe"
+        )
+    chosen = result.trials[result.chosen]
+    return {
+        "recipe": chosen["recipe"],
+        "recipe_hash": chosen["recipe_hash"],
+        "accuracy": chosen["accuracy"],
+        "flash_bytes": chosen["flash_bytes"],
+        "ram_bytes": chosen["ram_bytes"],
+        "latency_ms": chosen["latency_ms"],
+        "changes": chosen["changes"],
+        "front": [result.trials[i]["recipe_hash"] for i in result.front],
+        "trials": len(result.trials),
+    }

@@ -17,6 +17,7 @@ from edgeops.cli import (
     keys,
     models,
     monitor,
+    privacy,
     project,
     recipe,
     release,
@@ -24,6 +25,7 @@ from edgeops.cli import (
     rollout,
     runs,
     serve,
+    tune,
     users,
     worker,
     workflow,
@@ -55,12 +57,14 @@ app.add_typer(rollout.app, name="rollout")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(monitor.alerts_app, name="alerts")
 app.add_typer(report.app, name="report")
+app.add_typer(privacy.app, name="privacy")
 app.command()(models.train)
 app.command()(models.test)
 app.command()(build.build)
 app.command()(serve.serve)
 app.command()(worker.worker)
 app.command()(forward.forward)
+app.command()(tune.tune)
 
 
 @app.callback(invoke_without_command=True)
