@@ -194,3 +194,28 @@ def test_analyse_names_the_drifting_features(profile: reference.ReferenceProfile
     [finding] = [f for f in result.findings if f.kind == "data_drift"]
     assert [f["feature"] for f in finding.details["features"]] == ["f1", "f2"]
     assert finding.details["devices"] == []  # one device: nothing to single out
+
+
+def test_microcontroller_summaries_find_the_shifted_features(
+    profile: reference.ReferenceProfile,
+) -> None:
+    """Devices that send per-feature counts in the reference's ten equal-mass bins instead of
+    vectors: a 0.3 std shift on two features shows, nothing else does."""
+    rng = np.random.default_rng(1000)
+    edges = profile.features.summary_edges()
+
+    def summary(live: np.ndarray) -> list[int]:
+        counts = [
+            np.bincount(np.searchsorted(edges[j], live[:, j], side="right"), minlength=10)
+            for j in range(FEATURES)
+        ]
+        return np.concatenate(counts).tolist()
+
+    steady = [summary(_rows(rng, 500)) for _ in range(4)]
+    live = _rows(rng, 2000)
+    live[:, [4, 21]] += 0.3 * profile.features.std[[4, 21]]
+    for reports, expected in ((steady, []), ([summary(live)], ["f4", "f21"])):
+        table = telemetry.parse([{"model": 1, "h": r} for r in reports]).table
+        result = analysis.analyse(profile, table)
+        flagged = [r["feature"] for r in result.checks["summaries"] if r["flagged"]]
+        assert flagged == expected

@@ -84,13 +84,13 @@ def analyse(
     """Run every applicable detector on `table` (telemetry.SCHEMA rows of one model)."""
     limits = thresholds_with_defaults(thresholds)
     result = Analysis(rows=table.num_rows)
-    if table.num_rows < limits["min_rows"]:
-        result.checks["skipped"] = f"{table.num_rows} rows < min_rows {int(limits['min_rows'])}"
-        return result
+    # each check needs min_rows of its own kind (vectors, summarised inferences, labels...)
     _features(profile, table, limits, model, seed, result)
     _summaries(profile, table, limits, model, result)
     _predictions(profile, table, limits, model, result)
     _feedback(profile, table, limits, model, result)
+    if not result.checks:
+        result.checks["skipped"] = f"fewer than min_rows {int(limits['min_rows'])} of any kind"
     return result
 
 
@@ -273,12 +273,17 @@ def _summaries(
 
 
 def _summary_reference(profile: ReferenceProfile) -> np.ndarray:
-    """Reference shares of the ten summary bins per feature, from the fine histogram."""
+    """Reference shares of the ten summary bins per feature, from the fine histogram. Bin k
+    holds the values v with edge[k-1] <= v < edge[k], so the reference counts below an edge
+    stop before the fine slot holding the edge (where a discrete value equal to it lies)."""
     sketch = profile.features
     edges = sketch.summary_edges()
     slot = np.floor((edges - sketch.layout.low[:, None]) / sketch.layout.width[:, None]) + 1
     slot = np.clip(slot, 0, sketch.layout.bins + 1).astype(np.intp)
-    cumulative = np.cumsum(sketch.counts[:, :-1], axis=1)
+    cumulative = np.concatenate(
+        [np.zeros((len(edges), 1), dtype=np.int64), np.cumsum(sketch.counts[:, :-1], axis=1)],
+        axis=1,
+    )
     below = np.take_along_axis(cumulative, slot, axis=1)
     total = cumulative[:, -1:]
     bounds = np.concatenate([np.zeros_like(total), below, total], axis=1)

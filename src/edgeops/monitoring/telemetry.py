@@ -10,8 +10,9 @@ for microcontrollers:
 - `confidence` (`c`): the top score in [0, 1]; `scores` (`s`): every class's score
 - `anomaly` (`a`): the anomaly score; `latency_ms` (`l`)
 - `features` (`f`): the feature vector, or `summary` (`h`): per feature, counts of the
-  inferences since the last report in the reference's ten equal-mass bins (edges from
-  `GET .../models/{ref}/reference`), features x 10 integers, flat
+  inferences since the last report in the reference's ten equal-mass bins (nine edges per
+  feature from `GET .../models/{ref}/reference`; bin k counts edge[k-1] <= value < edge[k]),
+  features x 10 integers, flat
 - `feedback` (`y`): the true label, when someone told the device
 - `error` (`e`): an error the device hit; `event` (`v`): `update_failed`, `update_ok`, `boot`...
 - `window` (`w`): a raw window (flat numbers) answering collect request `collect` (`r`)

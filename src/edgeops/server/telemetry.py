@@ -75,7 +75,8 @@ def model_reference(
     project: str, model: str, request: Request, principal: UpdatesRead
 ) -> dict[str, Any]:
     """A model's reference summary: feature names and, per feature, the nine values that cut
-    the reference into ten equal-mass bins (what a microcontroller counts its `summary` in)."""
+    the reference into ten equal-mass bins (what a microcontroller counts its `summary` in:
+    bin k holds edge[k-1] <= value < edge[k])."""
     ws: Workspace = request.app.state.ws
     profile = ws.monitoring.reference(model, project=_project(ws, principal, project))
     return {
