@@ -7,6 +7,7 @@ import typer
 
 from edgeops import __version__
 from edgeops.cli import (
+    agent,
     audit,
     blocks,
     build,
@@ -25,6 +26,7 @@ from edgeops.cli import (
     rollout,
     runs,
     serve,
+    simulate,
     tune,
     users,
     worker,
@@ -56,6 +58,8 @@ app.add_typer(release.app, name="release")
 app.add_typer(rollout.app, name="rollout")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(monitor.alerts_app, name="alerts")
+app.add_typer(agent.app, name="agent")
+app.add_typer(simulate.app, name="simulate")
 app.add_typer(report.app, name="report")
 app.add_typer(privacy.app, name="privacy")
 app.command()(models.train)

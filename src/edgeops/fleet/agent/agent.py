@@ -158,12 +158,14 @@ class Agent:
                 log.info("check-in: %s (running %s)", outcome, self.slots.installed())
                 wait, backoff = 60.0 * rng.uniform(0.9, 1.1), BACKOFF_START_S
             except httpx.HTTPStatusError as exc:
-                if exc.response.status_code < 500 and exc.response.status_code != 429:
+                if once or (exc.response.status_code < 500 and exc.response.status_code != 429):
                     raise
                 retry = exc.response.headers.get("retry-after", "")
                 wait = float(retry) if retry.isdigit() else backoff * rng.uniform(0.8, 1.2)
                 backoff = min(backoff * 2, BACKOFF_CAP_S)
             except httpx.TransportError as exc:
+                if once:
+                    raise
                 log.warning("server unreachable: %s", exc)
                 wait, backoff = backoff * rng.uniform(0.8, 1.2), min(backoff * 2, BACKOFF_CAP_S)
             if once:
