@@ -44,6 +44,10 @@ class LocalExecutor:
             yield from pool.map(fn, batch, chunksize=chunk)
 
 
+def _run_chunk(fn: Callable[[Item], Result], chunk: list[Item]) -> list[Result]:
+    return [fn(item) for item in chunk]
+
+
 class DaskExecutor:
     """Items spread over a Dask distributed cluster (`dask://host:port` or `tcp://…`); results
     come back in the items' order, so they are the same as on any other executor. The client
@@ -75,9 +79,14 @@ class DaskExecutor:
         if not batch:
             return
         client = self._connect()
-        # pure=False: equal items are still separate tasks (keys would otherwise collide).
-        futures = client.map(fn, batch, pure=False)
-        yield from client.gather(futures)
+        # A few chunks per worker thread: one task per small item costs more in scheduling and
+        # transfer than the item's work. pure=False: equal chunks are still separate tasks.
+        threads = max(1, sum(client.nthreads().values()))
+        size = max(1, len(batch) // (threads * 4))
+        chunks = [batch[start : start + size] for start in range(0, len(batch), size)]
+        futures = client.map(_run_chunk, [fn] * len(chunks), chunks, pure=False)
+        for results in client.gather(futures):
+            yield from results
 
     def close(self) -> None:
         if self._client is not None:
