@@ -1,0 +1,116 @@
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+from tests.governance.test_fairness import write_project
+from typer.testing import CliRunner
+
+from edgeops.cli.main import app
+from edgeops.errors import NotFound
+from edgeops.governance import privacy
+from edgeops.recipes.extract import FeatureCache
+from edgeops.store.tables import DatasetVersion, Sample
+
+SUBJECT = "participant-zq7x"
+
+
+def every_byte(home: Path) -> bytes:
+    """The workspace as stored: the database file, its WAL and every blob and cache entry."""
+    return b"".join(path.read_bytes() for path in sorted(home.rglob("*")) if path.is_file())
+
+
+def test_erase_leaves_no_byte_of_the_subject(tmp_path: Path) -> None:
+    ws, recipe = write_project(
+        tmp_path, biased=False, subjects={0: SUBJECT, 9: SUBJECT, 1: "participant-other"}
+    )
+    with ws:
+        ws.train(recipe, seed=1)
+        version = ws.data.versions()[0]
+        theirs = [s for s in ws.data.samples() if s.subject_id == SUBJECT]
+        assert len(theirs) == 2
+        originals = [ws.data.original(s) for s in theirs]
+        canonical = [ws.data.values(s).astype(np.float32).tobytes() for s in theirs]
+        cache = FeatureCache(ws.blobs)
+        cached_before = len(ws.blobs.fs.find(cache.root))
+
+        # Access request first: the subject gets their records and files back.
+        summary = privacy.export(ws, SUBJECT, tmp_path / "access.zip")
+        with zipfile.ZipFile(tmp_path / "access.zip") as archive:
+            files = sorted(n for n in archive.namelist() if n.startswith("samples/"))
+            assert sorted(archive.read(n) for n in files) == sorted(originals)
+            assert json.loads(archive.read("subject.json"))["projects"][0]["models"] == ["v1"]
+        assert summary["projects"][0]["dataset_versions"] == [version.id]
+
+        certificate = privacy.erase(ws, SUBJECT, reason="request 42")
+        (part,) = certificate["projects"]
+        assert part["samples_erased"] == 2 and part["blobs_deleted"] == 4
+        assert part["feature_cache_entries_deleted"] == 2
+        assert part["models_retrain_required"] == ["v1"]
+        assert [v["id"] for v in part["dataset_versions_redacted"]] == [version.id]
+        assert len(ws.blobs.fs.find(cache.root)) == cached_before - 2
+
+        stored = every_byte(ws.settings.home)
+        for data in [*originals, *canonical]:
+            assert data[len(data) // 2 : len(data) // 2 + 48] not in stored
+        assert SUBJECT.encode() not in stored  # not even the id: the record keeps its hash
+
+        model = ws.models.get("v1").version
+        with ws.session() as session:
+            assert session.scalars(select(Sample).where(Sample.subject_id == SUBJECT)).all() == []
+            assert len(session.scalars(select(Sample)).all()) == 30
+            row = session.get(DatasetVersion, version.id)
+            assert row is not None
+            entries = privacy.read_manifest(session, ws.blobs, row)
+            assert len(entries) == 30 and all(e["subject_id"] != SUBJECT for e in entries)
+            (flag,) = privacy.retrain_required(session, model)
+            assert flag["erasure"] == certificate["erasure"]
+        with pytest.raises(NotFound):
+            ws.data.values(theirs[0])
+        with pytest.raises(NotFound):
+            ws.data.read_version(version.id)  # the committed manifest itself is gone
+
+        (event,) = ws.audit.events(action="privacy.erase")
+        assert event.details["subject_sha256"] == privacy.subject_hash(SUBJECT)
+        assert event.details["reason"] == "request 42"
+        assert ws.audit.verify().ok
+        # Once is enough: a second request finds nothing, and other subjects are untouched.
+        assert privacy.erase(ws, SUBJECT)["projects"] == []
+        assert [s.subject_id for s in ws.data.samples()].count("participant-other") == 1
+
+
+def test_a_second_erasure_keeps_the_first_ones_tombstones(tmp_path: Path) -> None:
+    ws, _ = write_project(tmp_path, biased=True, subjects={0: "first", 1: "second"})
+    with ws:
+        version = ws.data.versions()[0]
+        privacy.erase(ws, "first")
+        privacy.erase(ws, "second")
+        with ws.session() as session:
+            row = session.get(DatasetVersion, version.id)
+            assert row is not None
+            assert len(privacy.read_manifest(session, ws.blobs, row)) == version.sample_count - 2
+            details = privacy.redaction(session, row.project_id, version.id)
+        assert details is not None
+        document = json.loads(ws.blobs.get(details["manifest"]))
+        assert len(document["tombstones"]) == 2 and document["redacted_from"] == version.id
+        assert set(document["tombstones"][0]) == {"id"}  # a tombstone names no data
+
+
+def test_cli_export_and_erase(tmp_path: Path) -> None:
+    ws, _ = write_project(tmp_path, biased=True, subjects={3: SUBJECT})
+    ws.close()
+    runner = CliRunner()
+    home = ["--home", str(tmp_path / "home")]
+    out = tmp_path / "subject.zip"
+    result = runner.invoke(app, [*home, "privacy", "export", "-s", SUBJECT, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "samples of subject" in result.stdout and out.exists()
+    result = runner.invoke(app, [*home, "privacy", "erase", "-s", SUBJECT], input="n\n")
+    assert result.exit_code == 1
+    result = runner.invoke(app, [*home, "privacy", "erase", "-s", SUBJECT, "--yes", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["projects"][0]["samples_erased"] == 1
+    result = runner.invoke(app, [*home, "privacy", "export", "-s", SUBJECT, "-o", str(out)])
+    assert result.exit_code == 2 and "no samples" in result.stderr
