@@ -1,141 +1,218 @@
-"""What the edge compiler's C costs: instructions per inference (callgrind), flash and RAM, and
-how faithful it is, for a digits MLP (64-32-16-10, float and int8) and a digits random forest.
+"""The edge compiler against TensorFlow Lite Micro and emlearn on the same trained weights:
+instructions per inference, flash, RAM and accuracy, on the host and on a Cortex-M4.
 
-Prints JSON, per model:
-- instructions_per_inference: callgrind's Ir for the program running K=11 inferences minus
-  K=1, divided by 10, so process start-up is excluded (deterministic; skipped without valgrind);
-- host / cortex_m4: text, data, bss, flash (text + data) and RAM (data + bss) bytes of the
-  model's object file (gcc -O2 on this machine; arm-none-eabi-gcc -Os for Cortex-M4 when
-  installed); arena_bytes: the static activation arena inside bss;
-- int8_mismatches (bit-exactness against the Python int8 reference, must be 0),
-  label_agreement_percent (C vs the float model in Python), accuracies on the held-out rows,
-  and MACs per inference.
+Models (benchmarks/compiler_models.py, each trained once): an MLP 64-32-16-10 on scikit-learn's
+digits, a 1-D conv net on BasicMotions, a small depthwise-separable conv net on MFCC of the
+asterisk prompts, and a 25-tree random forest on the digits. Implementations of each:
 
-TFLite Micro's interpreter on the same int8 model is the peer still to add.
+- ours, int8 and float (`edgeops.compiler`: quantize, generate; `verify` for fidelity);
+- TFLite Micro (reference kernels, via the `tflite-micro` package) on the same weights in an
+  int8 `.tflite` made with tensorflow-cpu in a throwaway venv (benchmarks/compiler_peers.py);
+- emlearn where it has a converter (the MLP, float; the forest).
 
-    .venv/bin/python benchmarks/compiler.py [--skip-callgrind]
+Per implementation: host instructions per inference (callgrind; gcc -O2 for C), and for C,
+Cortex-M4 instructions per inference, flash, static RAM and peak stack under QEMU mps2-an386
+(benchmarks/compiler_c.py says how each is measured); accuracy on the held-out rows, on the
+host and on the M4. TFLite Micro cannot be cross-compiled here (its C++ sources are not in the
+wheel), so its Cortex-M4 figures for the digits MLP are the measured anchors below, and its
+host arena is from a 64-bit build (pointers make it larger than on the M4).
+
+Prints the table on stderr and JSON on stdout (`--json FILE` also writes it). Needs
+`apt-get install -y valgrind gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+asterisk-core-sounds-en-wav` and `pip install tflite-micro emlearn` in .venv; tensorflow-cpu
+goes into benchmarks/.cache/tensorflow on the first run (or $EDGEOPS_BENCH_TF_PYTHON).
+
+    .venv/bin/python benchmarks/compiler.py [--skip-callgrind] [--skip-m4] [--skip-tflm]
+        [--models digits_mlp,motion_conv1d,audio_dscnn,digits_forest] [--json FILE]
 """
 
 import argparse
 import json
-import re
 import shutil
-import subprocess
-import tempfile
-import warnings
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import compiler_models
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier
+from compiler_c import CProgram, host_instructions, host_predictions, m4_measure
+from compiler_models import Model
+from compiler_peers import emlearn_program, tflm_measure
 
 from edgeops.compiler.codegen import generate
-from edgeops.compiler.from_sklearn import forest_to_ir
-from edgeops.compiler.ir import Graph, GraphBuilder
-from edgeops.compiler.quantize import quantize
-from edgeops.compiler.verify import GCC_FLAGS, verify, write_sources
+from edgeops.compiler.ir import Graph
+from edgeops.compiler.verify import verify
 
-BENCH_MAIN = r"""
-#include <stdio.h>
-#include <stdlib.h>
-#include "edgeops.h"
-
-int main(int argc, char **argv)
+# Measured on a Cortex-M4 for the same digits MLP (int8 for TFLite Micro; emlearn float).
+ANCHORS = {
+    "tflm_reference": {"flash_bytes": 31_949, "arena_bytes": 1_726,
+                       "instructions_per_inference": 43_253},
+    "tflm_cmsis_nn": {"flash_bytes": 40_550, "arena_bytes": 1_813,
+                      "instructions_per_inference": 18_031},
+    "emlearn_float": {"flash_bytes": 12_493, "arena_bytes": 512,
+                      "instructions_per_inference": 22_771},
+}  # fmt: skip
+MODELS = {
+    "digits_mlp": compiler_models.digits_mlp,
+    "motion_conv1d": compiler_models.motion_conv1d,
+    "audio_dscnn": compiler_models.audio_dscnn,
+    "digits_forest": compiler_models.digits_forest,
+}
+OUR_GLUE = """#include "edgeops.h"
+void model_init(void) { edgeops_init(); }
+int model_predict(const float *row)
 {
-    static float x[EDGEOPS_INPUT_LEN];
     edgeops_result result;
-    float total = 0.0f;
-    int k, i;
-    if (argc != 2 || fread(x, sizeof(float), EDGEOPS_INPUT_LEN, stdin) != EDGEOPS_INPUT_LEN) {
-        return 1;
-    }
-    k = atoi(argv[1]);
-    edgeops_init();
-    for (i = 0; i < k; i++) {
-        if (edgeops_run(x, EDGEOPS_INPUT_LEN, &result) != 0) {
-            return 2;
-        }
-        total += result.scores[0];
-    }
-    printf("%f\n", total);
-    return 0;
+    edgeops_run(row, EDGEOPS_INPUT_LEN, &result);
+    return result.top;
 }
 """
 
 
-def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    x, y = load_digits(return_X_y=True)
-    train = np.zeros(len(x), dtype=bool)
-    train[np.random.default_rng(0).permutation(len(x))[:1200]] = True
-    return x.astype(np.float32), y, train
+def _accuracy(predictions: np.ndarray, truth: np.ndarray) -> float:
+    return round(float(np.mean(predictions == truth)) * 100, 2)
 
 
-def digits_mlp(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> Graph:
-    mean, std = x[train].mean(axis=0), x[train].std(axis=0)
-    std[std == 0] = 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        mlp = MLPClassifier((32, 16), max_iter=300, random_state=0)
-        mlp.fit((x[train] - mean) / std, y[train])
-    builder = GraphBuilder((64,))
-    builder.op("scale", (64,), {"mean": mean, "std": std})
-    for index, (weight, bias) in enumerate(zip(mlp.coefs_, mlp.intercepts_, strict=True)):
-        builder.op("dense", (len(bias),), {"w": weight.T, "b": bias})
-        builder.op("relu" if index < len(mlp.coefs_) - 1 else "softmax", (len(bias),))
-    return builder.build("classification", [str(c) for c in mlp.classes_])
+def measure_c(program: CProgram, rows: np.ndarray, truth: np.ndarray,
+              options: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+    result: dict[str, Any] = {"accuracy_percent": _accuracy(host_predictions(program, rows),
+                                                            truth)}  # fmt: skip
+    if options.callgrind:
+        result["host_instructions"] = host_instructions(program, rows[0])
+    if options.m4:
+        m4 = m4_measure(program, rows)
+        m4["accuracy_percent"] = _accuracy(m4.pop("predictions"), truth)
+        result["cortex_m4"] = m4
+    return result
 
 
-def instructions_per_inference(graph: Graph, row: np.ndarray, work: Path) -> int:
-    write_sources(generate(graph), work)
-    (work / "bench.c").write_text(BENCH_MAIN, encoding="utf-8")
-    binary = work / "bench"
-    subprocess.run(
-        ["gcc", *GCC_FLAGS, str(work / "edgeops.c"), str(work / "bench.c"), "-o", str(binary),
-         "-lm"], check=True,
-    )  # fmt: skip
-    counts = []
-    for k in (1, 11):
-        result = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/callgrind.{k}",
-             str(binary), str(k)],
-            input=row.astype(np.float32).tobytes(), capture_output=True, check=True,
-        )  # fmt: skip
-        counts.append(int(re.findall(rb"Collected : (\d+)", result.stderr)[0]))
-    return (counts[1] - counts[0]) // 10
+def ours(graph: Graph, model: Model, options: argparse.Namespace) -> dict[str, Any]:
+    report = verify(graph, model.x_test, float_graph=model.float_graph, labels=model.y_test)
+    program = CProgram("edgeops", {**generate(graph), "glue.c": OUR_GLUE})
+    result = measure_c(program, model.x_test, model.y_test, options)
+    fidelity = report.as_dict()
+    result["verify"] = {k: fidelity[k] for k in (
+        "int8_mismatches", "max_abs_error", "label_agreement_percent", "float_accuracy_percent",
+        "compiled_accuracy_percent", "macs", "arena_bytes", "host", "cortex_m4")}  # fmt: skip
+    return result
 
 
-def measure(
-    graph: Graph, float_graph: Graph, x: np.ndarray, y: np.ndarray, callgrind: bool
-) -> dict[str, Any]:
-    report = verify(graph, x, float_graph=float_graph, labels=y).as_dict()
-    if callgrind:
-        with tempfile.TemporaryDirectory() as work:
-            report["instructions_per_inference"] = instructions_per_inference(
-                graph, x[0], Path(work)
-            )
-    return report
+def measure_model(model: Model, options: argparse.Namespace) -> dict[str, Any]:
+    started = time.perf_counter()
+    results: dict[str, Any] = {}
+    if model.int8_graph is not None:
+        results["ours_int8"] = ours(model.int8_graph, model, options)
+    results["ours_float"] = ours(model.float_graph, model, options)
+    if options.tflm and model.int8_graph is not None:
+        tflm = tflm_measure(model, options.callgrind)
+        tflm["accuracy_percent"] = _accuracy(tflm.pop("predictions"), model.y_test)
+        results["tflm_reference"] = tflm
+    peer = emlearn_program(model)
+    if peer is not None:
+        rows = model.standardised(model.x_test)
+        results["emlearn"] = measure_c(peer, rows, model.y_test, options)
+    return {"description": model.description, "train_rows": len(model.x_train),
+            "test_rows": len(model.x_test), "implementations": results,
+            "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+
+
+def targets(digits: dict[str, Any]) -> dict[str, Any]:
+    """The digits MLP's int8 build against TFLite Micro's (anchors on the M4, same run on the
+    host): RAM <= 50%, flash <= 60%, fewer instructions (stretch: fewer than CMSIS-NN's)."""
+    ours_int8, tflm = digits["implementations"]["ours_int8"], digits["implementations"].get(
+        "tflm_reference", {})  # fmt: skip
+    reference, cmsis = ANCHORS["tflm_reference"], ANCHORS["tflm_cmsis_nn"]
+    checks: dict[str, Any] = {}
+    m4 = ours_int8.get("cortex_m4")
+    if m4:
+        ram = m4["ram_bytes"] + m4["stack_bytes"]
+        checks["m4_ram_static_plus_stack_vs_tflm_arena"] = [
+            ram,
+            reference["arena_bytes"],
+            ram <= 0.5 * reference["arena_bytes"],
+        ]
+        checks["m4_flash_vs_tflm"] = [
+            m4["flash_bytes"],
+            reference["flash_bytes"],
+            m4["flash_bytes"] <= 0.6 * reference["flash_bytes"],
+        ]
+        instructions = m4["instructions_per_inference"]
+        checks["m4_instructions_vs_tflm_reference"] = [
+            instructions,
+            reference["instructions_per_inference"],
+            instructions < reference["instructions_per_inference"],
+        ]
+        checks["m4_instructions_vs_cmsis_nn_stretch"] = [
+            instructions, cmsis["instructions_per_inference"],
+            instructions < cmsis["instructions_per_inference"]]  # fmt: skip
+    if "host_instructions" in tflm and "host_instructions" in ours_int8:
+        checks["host_instructions_vs_tflm_same_run"] = [
+            ours_int8["host_instructions"], tflm["host_instructions"],
+            ours_int8["host_instructions"] < tflm["host_instructions"]]  # fmt: skip
+    if tflm:
+        checks["accuracy_vs_tflm_same_run"] = [
+            ours_int8["accuracy_percent"], tflm["accuracy_percent"],
+            ours_int8["accuracy_percent"] >= tflm["accuracy_percent"]]  # fmt: skip
+    return {name: dict(zip(("ours", "peer", "met"), values, strict=True))
+            for name, values in checks.items()}  # fmt: skip
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else ("—" if value is None else str(value))
+
+
+def table(results: dict[str, Any]) -> str:
+    header = ("model", "implementation", "host instr/inf", "M4 instr/inf", "M4 flash B",
+              "M4 RAM B (static+stack)", "accuracy % host / M4")  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for name, model in results["models"].items():
+        for implementation, row in model["implementations"].items():
+            m4 = row.get("cortex_m4") or {}
+            if implementation == "tflm_reference":
+                flash = f"model {row['model_bytes']:,} + interpreter"
+                ram = f"arena {row['arena_bytes_host_64bit']:,} (x86-64)"
+            else:
+                flash = _number(m4.get("flash_bytes"))
+                ram = f"{m4['ram_bytes']:,} + {m4['stack_bytes']:,}" if m4 else "—"
+            accuracy = f"{row['accuracy_percent']} / {_number(m4.get('accuracy_percent'))}"
+            host, m4_count = row.get("host_instructions"), m4.get("instructions_per_inference")
+            cells = (name, implementation, _number(host), _number(m4_count), flash, ram, accuracy)
+            lines.append("| " + " | ".join(cells) + " |")
+    for peer, anchor in ANCHORS.items():
+        lines.append(f"| digits_mlp | {peer} (anchor, not this run) | — | "
+                     f"{anchor['instructions_per_inference']:,} | {anchor['flash_bytes']:,} | "
+                     f"arena {anchor['arena_bytes']:,} | — |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skip-callgrind", action="store_true")
+    parser.add_argument("--skip-m4", action="store_true")
+    parser.add_argument("--skip-tflm", action="store_true")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    callgrind = not args.skip_callgrind and shutil.which("valgrind") is not None
-    x, y, train = digits()
-    test = ~train
-    mlp = digits_mlp(x, y, train)
-    mlp_int8 = quantize(mlp, x[train][:300])
-    forest = RandomForestClassifier(n_estimators=25, random_state=0).fit(x[train], y[train])
-    trees = forest_to_ir(forest, [str(c) for c in forest.classes_])
-    results = {
-        "digits_mlp_float": measure(mlp, mlp, x[test], y[test], callgrind),
-        "digits_mlp_int8": measure(mlp_int8, mlp, x[test], y[test], callgrind),
-        "digits_forest_25_trees": measure(trees, trees, x[test], y[test], callgrind),
-    }
-    print(json.dumps(results, indent=2))
+    args.callgrind = not args.skip_callgrind and shutil.which("valgrind") is not None
+    args.m4 = not args.skip_m4 and all(
+        shutil.which(tool) for tool in ("arm-none-eabi-gcc", "qemu-system-arm")
+    )
+    args.tflm = not args.skip_tflm
+    started = time.perf_counter()
+    results: dict[str, Any] = {"models": {}}
+    for name in args.models.split(","):
+        print(f"{name} ...", file=sys.stderr, flush=True)
+        results["models"][name] = measure_model(MODELS[name](), args)
+    results["anchors_cortex_m4_digits_mlp"] = ANCHORS
+    if "digits_mlp" in results["models"]:
+        results["targets_digits_mlp_int8"] = targets(results["models"]["digits_mlp"])
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    print(table(results), file=sys.stderr)
+    text = json.dumps(results, indent=2)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    print(text)
 
 
 if __name__ == "__main__":
