@@ -40,14 +40,17 @@ def _kept_old(agent: Agent) -> None:
 def test_a_genuine_update_installs_by_delta_and_reports_each_step(
     fleet: FleetServer, make_agent: MakeAgent, now: datetime
 ) -> None:
-    agent, _ = _running_1_0_0(fleet, make_agent, now)
+    agent, interceptor = _running_1_0_0(fleet, make_agent, now)
     agent.reports.clear()
+    interceptor.requested.clear()
     assert agent.poll(now) == "healthy"
     assert agent.slots.installed() == "1.1.0" and agent.slots.read("model.eim") == NEW
     assert [state for _, state, _ in agent.reports] == [
         "downloading", "installing", "installed", "healthy"]  # fmt: skip
     assert fleet.ws.fleet.device("d1")["installed_release"] == "1.1.0"
-    assert list((agent.config.folder / "tuf" / "downloads").glob("*.bsdiff4"))  # the delta
+    targets = [url for url in interceptor.requested if "/tuf/targets/" in url]
+    assert len(targets) == 1 and targets[0].endswith(".from-1.0.0.bsdiff4")  # the delta only
+    assert not list((agent.config.folder / "tuf" / "downloads").iterdir())  # cleaned up
     assert agent.poll(now) == "up to date"
 
 

@@ -129,6 +129,7 @@ class Agent:
         except OSError as exc:
             self.report(release, "failed", f"install: {type(exc).__name__}")
             return "failed"
+        verify.clear_downloads(self.places)  # kept until now so a retry need not download
         self.report(release, "installed")
         return self._judge(release)
 

@@ -130,3 +130,11 @@ def provision_root(places: TufPlaces, root: bytes) -> None:
     places.metadata_dir.mkdir(parents=True, exist_ok=True)
     if not (places.metadata_dir / "root.json").exists():
         write_atomic(places.metadata_dir / "root.json", root)
+
+
+def clear_downloads(places: TufPlaces) -> None:
+    """Downloads are reused by an interrupted update's retry; once installed they only fill
+    the disk."""
+    if places.download_dir.is_dir():
+        for leftover in places.download_dir.iterdir():
+            leftover.unlink()

@@ -26,8 +26,10 @@ class Interceptor(KeyFetcher):
         super().__init__(key)
         self.attack = attack
         self.seen: dict[str, bytes] = {}
+        self.requested: list[str] = []  # every URL, in order
 
     def _fetch(self, url: str) -> Iterator[bytes]:
+        self.requested.append(url)
         try:
             genuine: bytes | None = b"".join(super()._fetch(url))
         except exceptions.DownloadHTTPError:
