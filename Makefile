@@ -48,6 +48,9 @@ demo: $(STAMP)
 bench: $(STAMP) services
 	@command -v wrk >/dev/null || apt-get install -y -q wrk
 	@command -v valgrind >/dev/null || apt-get install -y -q valgrind
+	@command -v arm-none-eabi-gcc >/dev/null || apt-get install -y -q gcc-arm-none-eabi libnewlib-arm-none-eabi
+	@command -v qemu-system-arm >/dev/null || apt-get install -y -q qemu-system-arm
+	$(VENV)/bin/pip install -q tflite-micro emlearn
 	$(PY) benchmarks/ingest_files.py
 	$(PY) benchmarks/ingest_http.py
 	$(PY) benchmarks/ingest_mqtt.py
@@ -56,4 +59,4 @@ bench: $(STAMP) services
 	$(PY) benchmarks/compiler.py
 
 clean:
-	rm -rf $(VENV) .demo .edgeops .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .edgeops .pytest_cache .mypy_cache .ruff_cache benchmarks/.cache
