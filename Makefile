@@ -57,6 +57,9 @@ bench: $(STAMP) services
 	$(PY) benchmarks/features.py
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/compiler.py
+	$(PY) benchmarks/fleet.py
+	$(PY) benchmarks/drift.py
+	$(PY) benchmarks/automation.py
 
 clean:
 	rm -rf $(VENV) .demo .edgeops .pytest_cache .mypy_cache .ruff_cache benchmarks/.cache
