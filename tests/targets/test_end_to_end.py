@@ -75,3 +75,34 @@ def test_digits_conv_model(tmp_path: Path) -> None:
     _check(report)
     assert report["verify"]["float_accuracy_percent"] >= 80
     ws.close()
+
+
+SPEECH = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+AUDIO_RECIPE = """
+name: words
+input: {kind: audio, axes: [audio], frequency_hz: 8000, window_ms: 1000, stride_ms: 500,
+        zero_pad: true}
+features:
+  - name: mfcc
+    params: {frame_length_s: 0.02, frame_stride_s: 0.02, fft_length: 256, num_filters: 32,
+             num_cepstral: 13}
+learner:
+  name: nn-classifier
+  params: {layers: [{conv1d: 8, kernel: 3}, {max_pool: 2}, {conv1d: 16, kernel: 3}],
+           epochs: 30, learning_rate: 0.005}
+"""
+
+
+@pytest.mark.skipif(not SPEECH.is_dir(), reason="needs asterisk-core-sounds-en-wav (make test)")
+def test_audio_words_model(tmp_path: Path) -> None:
+    """Real speech (asterisk's prompts): is a word a digit or a letter? MFCC + conv1d, with the
+    MFCC computed by the generated C from the raw window."""
+    ws = Workspace(tmp_path / "home")
+    ws.projects.create("words")
+    ws.data.import_files([SPEECH / "digits", SPEECH / "letters"], label_from="folder")
+    ws.data.commit("words")
+    model = ws.train(load_recipe(AUDIO_RECIPE), seed=0)
+    report = build(ws, f"v{model.number}", "c", tmp_path / "c", verify=True).as_dict()
+    _print("audio", report)
+    _check(report)
+    ws.close()
