@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 from edgeops.cli.main import app
 from edgeops.errors import NotFound
 from edgeops.governance import privacy
+from edgeops.governance.compliance import compliance_bundle
+from edgeops.governance.modelcard import model_card, to_markdown
 from edgeops.recipes.extract import FeatureCache
 from edgeops.store.tables import DatasetVersion, Sample
 
@@ -76,6 +78,15 @@ def test_erase_leaves_no_byte_of_the_subject(tmp_path: Path) -> None:
         assert event.details["subject_sha256"] == privacy.subject_hash(SUBJECT)
         assert event.details["reason"] == "request 42"
         assert ws.audit.verify().ok
+        # The model card and a compliance bundle say the model must be retrained.
+        card = to_markdown(model_card(ws, "v1"))
+        assert "RETRAIN REQUIRED: 1 erasure request(s)" in card
+        compliance_bundle(ws, "v1", tmp_path / "bundle.zip")
+        with zipfile.ZipFile(tmp_path / "bundle.zip") as archive:
+            lineage = json.loads(archive.read("data-lineage.json"))
+            assert lineage["manifest"]["samples"] == 30
+            assert lineage["redacted"]["erasure"] == certificate["erasure"]
+            assert b"is redacted" in archive.read("risk-notes.md")
         # Once is enough: a second request finds nothing, and other subjects are untouched.
         assert privacy.erase(ws, SUBJECT)["projects"] == []
         assert [s.subject_id for s in ws.data.samples()].count("participant-other") == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeops import __version__
-from edgeops.governance import audit, modelcard
+from edgeops.governance import audit, modelcard, privacy
 
 if TYPE_CHECKING:
     from edgeops.workspace import Workspace
@@ -25,7 +25,9 @@ def data_lineage(ws: "Workspace", version_id: str, project: str | None) -> dict[
     from edgeops.data.versions import record
 
     version = ws.data.version(version_id, project=project)
-    entries = ws.data.read_version(version.id, project=project)
+    with ws.session() as session:
+        entries = privacy.read_manifest(session, ws.blobs, version)
+        redacted = privacy.redaction(session, version.project_id, version.id)
     ancestry, parent = [], version.parent_id
     while parent is not None:
         older = ws.data.version(parent, project=project)
@@ -34,6 +36,7 @@ def data_lineage(ws: "Workspace", version_id: str, project: str | None) -> dict[
         parent = older.parent_id
     return {
         "dataset_version": record(version),
+        "redacted": redacted,
         "ancestry": ancestry,
         "manifest": {
             "samples": len(entries),
@@ -76,6 +79,11 @@ def risk_notes(card: dict[str, Any], excerpt: dict[str, Any], lineage: dict[str,
         "excerpt as untrustworthy until explained."
     )
     manifest = lineage["manifest"]
+    if lineage["redacted"]:
+        lines.append(
+            f"- The dataset version is redacted (erasure {lineage['redacted']['erasure']}): "
+            "counts above exclude erased samples; the model must be retrained."
+        )
     if manifest["subjects"]:
         lines.append(
             f"- Personal data: {manifest['samples_with_subject']} samples of "

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from edgeops.governance import audit
+from edgeops.governance import audit, privacy
 from edgeops.store.tables import Job, ModelVersion, Project, Release, Rollout, WorkflowRun
 
 if TYPE_CHECKING:
@@ -198,7 +198,13 @@ def model_card(
             "builds": builds(ws, session, model),
             "releases": releases(session, model),
         }
+        facts["retrain_required"] = privacy.retrain_required(session, model)
         facts["limitations"] = limitations(model, version.counts, facts["builds"])
+        if facts["retrain_required"]:
+            facts["limitations"].insert(0, (
+                f"RETRAIN REQUIRED: {len(facts['retrain_required'])} erasure request(s) removed "
+                "samples it was trained on; its dataset version is redacted."
+            ))  # fmt: skip
     if fairness is not None:
         facts["fairness"] = fairness
     title = f"Model card: {model.name} v{model.number} ({proj.name})"
