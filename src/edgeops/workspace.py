@@ -81,6 +81,7 @@ class Workspace:
         self.monitoring = Monitoring(self)
         self.fleet = Fleet(self)
         self.automation = Automation(self)
+        self.governance = Governance(self)
         self.monitoring.subscribe(self.automation.alert_listener)
 
     @contextmanager
@@ -339,6 +340,50 @@ class AuditLog:
     def verify(self) -> VerifyResult:
         with self._ws.session() as session:
             return audit.verify(session)
+
+
+class Governance:
+    """Reports on models (fairness, model cards, compliance bundles) and data subjects'
+    requests (erasure, export). See `edgeops.governance`."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+
+    def fairness(
+        self, model: str, by: str, *, project: str | None = None, threshold: float = 0.1
+    ) -> dict[str, Any]:
+        from edgeops.governance.fairness import fairness_report
+
+        return fairness_report(self._ws, model, by, project=project, threshold=threshold)
+
+    def model_card(
+        self, model: str, *, project: str | None = None, intended_use: str | None = None
+    ) -> dict[str, Any]:
+        """{"title", "facts", "sections"}; render with edgeops.governance.modelcard.to_markdown."""
+        from edgeops.governance.modelcard import model_card
+
+        return model_card(self._ws, model, project=project, intended_use=intended_use)
+
+    def compliance(
+        self, model: str, out: str | Path, *, project: str | None = None, by: str | None = None
+    ) -> dict[str, Any]:
+        from edgeops.governance.compliance import compliance_bundle
+
+        return compliance_bundle(self._ws, model, Path(out), project=project, by=by)
+
+    def erase(
+        self, subject: str, *, project: str | None = None, reason: str = ""
+    ) -> dict[str, Any]:
+        from edgeops.governance.privacy import erase
+
+        return erase(self._ws, subject, project=project, reason=reason)
+
+    def export_subject(
+        self, subject: str, out: str | Path, *, project: str | None = None
+    ) -> dict[str, Any]:
+        from edgeops.governance.privacy import export
+
+        return export(self._ws, subject, Path(out), project=project)
 
 
 class Model:

@@ -60,6 +60,7 @@ def test_card_lists_builds_and_releases(trained: Workspace) -> None:
     assert "| smartwatch | 1.0.0 |" in markdown
     assert "Not built for a device yet" not in markdown
     assert "Recipe 'basic-motions': classify timeseries windows as one of" in markdown
+    assert trained.governance.model_card("v1")["facts"]["builds"] == builds  # the SDK's way
 
 
 def test_cli_writes_markdown_html_and_json(trained: Workspace, tmp_path: Path) -> None:
