@@ -25,7 +25,13 @@ from sqlalchemy import select
 from edgeops.data.formats.ei import sign_ei
 from edgeops.data.ingest import Ingestor
 from edgeops.errors import InvalidInput, StorageUnavailable
-from edgeops.server.mqtt import MqttBridge, ack_topic, data_topic
+from edgeops.server.mqtt import (
+    MqttBridge,
+    ack_topic,
+    data_topic,
+    telemetry_ack_topic,
+    telemetry_topic,
+)
 from edgeops.store.tables import AuditEvent, Sample
 from edgeops.workspace import Workspace
 
@@ -145,7 +151,7 @@ class Replies:
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.connect(*_host_port(url))
-        self.client.subscribe(ack_topic("+", "+"), qos=1)
+        self.client.subscribe([(ack_topic("+", "+"), 1), (telemetry_ack_topic("+", "+"), 1)])
         self.client.loop_start()
         assert self._subscribed.wait(5), "the reply collector could not subscribe"
 
@@ -254,6 +260,26 @@ def test_unsigned_wrongly_signed_and_malformed_messages_are_refused(
     errors = sorted(reply.body["error"] for reply in got)
     for expected in ("not signed", "signature does not match", "not valid JSON", "label"):
         assert any(expected in error for error in errors), (expected, errors)
+    assert _samples(ws) == []
+
+
+def test_telemetry_is_stored_and_malformed_telemetry_refused(
+    ws: Workspace, ingestor: Ingestor, broker: str, replies: Replies, publish: Any
+) -> None:
+    from edgeops.monitoring.telemetry import store_for
+
+    records = [{"m": "v1", "p": "idle", "c": 0.9, "l": 3.5}, {"m": "v1", "p": "fault", "c": 0.6}]
+    with running(MqttBridge(ws, ingestor, broker)):
+        publish(telemetry_topic("p", "dev-7"), json.dumps(records).encode(), correlation=b"t1")
+        publish(telemetry_topic("p", "dev-7"), b"{not json")
+        got = replies.wait_for(2)
+    good = next(reply for reply in got if reply.correlation == b"t1")
+    bad = next(reply for reply in got if reply.correlation != b"t1")
+    assert good.topic == telemetry_ack_topic("p", "dev-7") and good.body["ok"], good
+    assert good.body["accepted"] == 2
+    assert bad.body["ok"] is False and bad.body["error"]
+    table = store_for(ws).read("p")
+    assert table.num_rows == 2 and set(table.column("device").to_pylist()) == {"dev-7"}
     assert _samples(ws) == []
 
 

@@ -69,7 +69,11 @@ from edgeops.workspace import Workspace
 log = logging.getLogger(__name__)
 
 TOPIC_ROOT = "edgeops"
-SUBSCRIPTIONS = (f"{TOPIC_ROOT}/+/+/data", f"{TOPIC_ROOT}/+/+/data/+")
+SUBSCRIPTIONS = (
+    f"{TOPIC_ROOT}/+/+/data",
+    f"{TOPIC_ROOT}/+/+/data/+",
+    f"{TOPIC_ROOT}/+/+/telemetry",
+)
 WORKERS = 32  # threads that wait on group commits; more waiting callers make bigger groups
 RECEIVE_MAXIMUM = 2000  # messages the broker may have in flight to the bridge, unacknowledged
 SESSION_EXPIRY_S = 7 * 24 * 3600  # how long the broker keeps queuing for a bridge that is down
@@ -88,8 +92,19 @@ def data_topic(project: str, device: str, label: str | None = None) -> str:
 
 
 def ack_topic(project: str, device: str) -> str:
-    """Where the bridge answers `device`."""
+    """Where the bridge answers `device`'s samples."""
     return f"{TOPIC_ROOT}/{project}/{device}/ack"
+
+
+def telemetry_topic(project: str, device: str) -> str:
+    """Where `device` publishes inference records (monitoring.telemetry's payload contract).
+    Telemetry is not signed: the broker's ACL vouches for the device named in the topic."""
+    return f"{TOPIC_ROOT}/{project}/{device}/telemetry"
+
+
+def telemetry_ack_topic(project: str, device: str) -> str:
+    """Where the bridge answers `device`'s telemetry."""
+    return f"{telemetry_topic(project, device)}/ack"
 
 
 @dataclass(frozen=True)
@@ -207,6 +222,7 @@ class _Received:
     payload: bytes
     correlation: bytes | None
     delivery: _Delivery
+    telemetry: bool = False
 
 
 class _Inbox:
@@ -347,13 +363,14 @@ class MqttBridge:
     def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
         if self._stopping.is_set():
             return  # not acknowledged: the broker keeps it for the next start
-        # The subscriptions guarantee edgeops/{project}/{device}/data[/{label}].
+        # The subscriptions guarantee edgeops/{project}/{device}/(data[/{label}]|telemetry).
         parts = message.topic.split("/")
         received = _Received(
             label=parts[4] if len(parts) == 5 else None,
             payload=bytes(message.payload),
             correlation=getattr(message.properties, "CorrelationData", None),
             delivery=self._acks.arrived(message.mid, message.qos),
+            telemetry=parts[3] == "telemetry",
         )
         self._inbox.put((parts[1], parts[2]), received)
 
@@ -371,7 +388,8 @@ class MqttBridge:
             if replies is None:
                 continue  # stopping while the database is down: the broker redelivers them
             for message, reply in zip(messages, replies, strict=True):
-                self._reply(ack_topic(project, device), message, reply)
+                answer = telemetry_ack_topic if message.telemetry else ack_topic
+                self._reply(answer(project, device), message, reply)
 
     def _reply(self, topic: str, message: _Received, reply: dict[str, Any]) -> None:
         properties = None
@@ -404,13 +422,30 @@ class MqttBridge:
         destination = self._destination(project_name, device)
         if isinstance(destination, str):
             return [_refusal(destination)] * len(messages)
-        uploads = [Upload(_filename(m.payload), m.payload, label=m.label) for m in messages]
-        return [
-            {"ok": True, "sample_id": outcome.sample_id}
-            if outcome.error is None
-            else _refusal(outcome.error)
-            for outcome in self.ingestor.ingest(destination, uploads)
-        ]
+        samples = [m for m in messages if not m.telemetry]
+        uploads = [Upload(_filename(m.payload), m.payload, label=m.label) for m in samples]
+        outcomes = iter(self.ingestor.ingest(destination, uploads) if uploads else [])
+        replies = []
+        for message in messages:
+            if message.telemetry:
+                replies.append(self._telemetry(project_name, device, message.payload))
+                continue
+            outcome = next(outcomes)
+            replies.append(
+                {"ok": True, "sample_id": outcome.sample_id}
+                if outcome.error is None
+                else _refusal(outcome.error)
+            )
+        return replies
+
+    def _telemetry(self, project_name: str, device: str, payload: bytes) -> dict[str, Any]:
+        """Store one telemetry message; a malformed one is refused, nothing stored."""
+        from edgeops.monitoring import telemetry
+
+        try:
+            return {"ok": True, **telemetry.ingest(self.ws, project_name, payload, device=device)}
+        except InvalidInput as exc:
+            return _refusal(str(exc))
 
     def _destination(self, project_name: str, device: str) -> Destination | str:
         """Where a sender's messages go, or why they are refused."""
