@@ -96,7 +96,14 @@ def test_a_second_erasure_keeps_the_first_ones_tombstones(tmp_path: Path) -> Non
     ws, _ = write_project(tmp_path, biased=True, subjects={0: "first", 1: "second"})
     with ws:
         version = ws.data.versions()[0]
-        privacy.erase(ws, "first")
+        (first,) = [s for s in ws.data.samples() if s.subject_id == "first"]
+        ws.data.remove([first.id])  # gone from the project, still in the committed version
+        assert ws.blobs.exists(first.original_hash)
+        certificate = privacy.erase(ws, "first")
+        assert certificate["projects"][0]["samples_erased"] == 0  # no row was left
+        assert certificate["projects"][0]["blobs_deleted"] == 2  # but its blobs were
+        assert not ws.blobs.exists(first.original_hash)
+        assert not ws.blobs.exists(first.content_hash)
         privacy.erase(ws, "second")
         with ws.session() as session:
             row = session.get(DatasetVersion, version.id)
