@@ -5,7 +5,7 @@ function that receives `register` and calls it for each of its blocks)."""
 from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from edgeops.blocks.base import FeatureBlock
 from edgeops.blocks.learn.base import Learner
@@ -49,17 +49,23 @@ def _load() -> None:
         plugin(register)
 
 
-def get(name: str, version: int | None = None) -> BlockType:
-    """A block class by name and version (newest version when None)."""
+def _lookup(table: dict[tuple[str, int], Any], name: str, version: int | None, what: str) -> Any:
+    """A class from `table` by name and version (newest when None), or a clear error."""
     _load()
-    versions = sorted(v for (n, v) in _BLOCKS if n == name)
+    versions = sorted(v for (n, v) in table if n == name)
     if not versions:
-        known = ", ".join(sorted({n for n, _ in _BLOCKS}))
-        raise InvalidInput(f"unknown block {name!r}; known blocks: {known}")
+        known = ", ".join(sorted({n for n, _ in table}))
+        raise InvalidInput(f"unknown {what} {name!r}; known {what}s: {known}")
     chosen = versions[-1] if version is None else version
     if chosen not in versions:
-        raise InvalidInput(f"block {name!r} has no version {version}; it has {versions}")
-    return _BLOCKS[(name, chosen)]
+        raise InvalidInput(f"{what} {name!r} has no version {version}; it has {versions}")
+    return table[(name, chosen)]
+
+
+def get(name: str, version: int | None = None) -> BlockType:
+    """A feature block class by name and version (newest version when None)."""
+    block: BlockType = _lookup(_BLOCKS, name, version, "block")
+    return block
 
 
 def all_blocks() -> list[BlockType]:
@@ -70,15 +76,8 @@ def all_blocks() -> list[BlockType]:
 
 def get_learner(name: str, version: int | None = None) -> LearnerType:
     """A learner class by name and version (newest version when None)."""
-    _load()
-    versions = sorted(v for (n, v) in _LEARNERS if n == name)
-    if not versions:
-        known = ", ".join(sorted({n for n, _ in _LEARNERS}))
-        raise InvalidInput(f"unknown learner {name!r}; known learners: {known}")
-    chosen = versions[-1] if version is None else version
-    if chosen not in versions:
-        raise InvalidInput(f"learner {name!r} has no version {version}; it has {versions}")
-    return _LEARNERS[(name, chosen)]
+    learner: LearnerType = _lookup(_LEARNERS, name, version, "learner")
+    return learner
 
 
 def all_learners() -> list[LearnerType]:

@@ -11,6 +11,7 @@ import io
 import math
 import tempfile
 import warnings
+from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -299,11 +300,12 @@ class _Network(Learner):
         self.shapes = list(shapes)
         return Network(nn.Sequential(*modules), mean, std, shape)
 
+    @abstractmethod
     def _targets(self, y: np.ndarray) -> torch.Tensor:
-        raise NotImplementedError
+        """Targets as the loss takes them: class indices or a (n, 1) column of values."""
 
-    def _loss(self, y: np.ndarray) -> nn.Module:
-        raise NotImplementedError
+    @abstractmethod
+    def _loss(self, y: np.ndarray) -> nn.Module: ...
 
     def fit(self, X: np.ndarray, y: np.ndarray, context: FitContext) -> None:
         before = torch.get_num_threads()
