@@ -15,15 +15,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgeops import __version__
-from edgeops.blocks import registry as blocks
 from edgeops.compiler import reference
 from edgeops.compiler.onnx_import import import_model
 from edgeops.compiler.serialize import to_bytes
 from edgeops.data import projects
 from edgeops.errors import InvalidInput
 from edgeops.recipes.extract import extract
-from edgeops.recipes.spec import Recipe, canonical_data, recipe_hash, validate
+from edgeops.recipes.spec import Recipe, validate
 from edgeops.store import db
 from edgeops.store.tables import ModelVersion
 from edgeops.training import evaluate, registry
@@ -72,7 +70,6 @@ def import_onnx(
         if rows.any():
             outputs = reference.run(graph, features.X[rows].reshape(-1, *shape))
             metrics["testing"] = evaluate.classification(outputs, truth[rows], graph.labels)
-    versions_of_blocks = [[b.name, blocks.get(b.name, b.version).version] for b in recipe.features]
     artifacts = {
         "ir": ws.blobs.put(to_bytes(graph)),
         "states": ws.blobs.put(json.dumps(features.states).encode()),
@@ -84,16 +81,13 @@ def import_onnx(
             session,
             proj,
             ws.actor,
-            name=recipe.name,
-            recipe=canonical_data(recipe),
-            recipe_hash=recipe_hash(recipe),
+            recipe,
             dataset_version_id=version.id,
             parent_id=None,
             learner="onnx",
             task=graph.task,
             labels=list(graph.labels),
-            blocks=versions_of_blocks,
-            edgeops_version=__version__,
+            blocks=registry.block_versions(recipe, learners=False),
             seed=0,
             metrics=metrics,
             training={

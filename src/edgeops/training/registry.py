@@ -16,6 +16,7 @@ from edgeops.compiler.ir import Graph
 from edgeops.compiler.serialize import from_bytes
 from edgeops.errors import InvalidInput, NotFound
 from edgeops.governance import audit
+from edgeops.recipes.spec import Recipe, canonical_data, recipe_hash
 from edgeops.store.blobs import BlobStore
 from edgeops.store.tables import ModelAlias, ModelVersion, Project, utcnow
 
@@ -41,11 +42,30 @@ def next_number(session: Session, project: Project) -> int:
     return (latest or 0) + 1
 
 
-def add(session: Session, project: Project, actor: str, **fields: Any) -> ModelVersion:
-    """Register a trained model (the caller commits)."""
+def block_versions(recipe: Recipe, learners: bool = True) -> list[list[Any]]:
+    """[[name, version], ...] the recipe resolves to: its feature blocks, then its learners."""
+    chosen = [[b.name, blocks.get(b.name, b.version).version] for b in recipe.features]
+    for spec in (recipe.learner, recipe.anomaly) if learners else ():
+        if spec is not None:
+            chosen.append([spec.name, blocks.get_learner(spec.name).version])
+    return chosen
+
+
+def add(
+    session: Session, project: Project, actor: str, recipe: Recipe, **fields: Any
+) -> ModelVersion:
+    """Register a trained model (the caller commits). What the recipe determines (name, canonical
+    form, hash) and the edgeops version are filled in here; `blocks` defaults to the recipe's."""
+    from edgeops import __version__  # the package imports this module while it initialises
+
+    fields.setdefault("blocks", block_versions(recipe))
     model = ModelVersion(
         project_id=project.id,
         number=next_number(session, project),
+        name=recipe.name,
+        recipe=canonical_data(recipe),
+        recipe_hash=recipe_hash(recipe),
+        edgeops_version=__version__,
         created_by=actor,
         created_at=utcnow(),
         **fields,

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeops import __version__
 from edgeops.blocks import registry as blocks
 from edgeops.blocks.learn.base import EpochCallback, FitContext, Learner
 from edgeops.compiler.serialize import to_bytes
@@ -23,7 +22,7 @@ from edgeops.errors import InvalidInput
 from edgeops.monitoring import reference
 from edgeops.recipes.executor import Executor, InlineExecutor
 from edgeops.recipes.extract import FeatureSet, extract
-from edgeops.recipes.spec import Recipe, canonical_data, recipe_hash, validate
+from edgeops.recipes.spec import Recipe, validate
 from edgeops.store import db
 from edgeops.store.tables import ModelVersion
 from edgeops.training import evaluate, registry
@@ -192,16 +191,12 @@ def train(
             session,
             proj,
             ws.actor,
-            name=recipe.name,
-            recipe=canonical_data(recipe),
-            recipe_hash=recipe_hash(recipe),
+            recipe,
             dataset_version_id=version.id,
             parent_id=parent_model.id if parent_model else None,
             learner=recipe.learner.name,
             task=learner_type.task,
             labels=labels if learner_type.task == "classification" else [],
-            blocks=_block_versions(recipe),
-            edgeops_version=__version__,
             seed=seed,
             metrics=metrics,
             training={
@@ -366,14 +361,6 @@ def evaluate_model(
     y = _targets(features.y, learner.task, model.labels)
     metrics = measure(learner, anomaly_learner, features, y, model.labels, entries)
     return {"model": f"v{model.number}", "dataset_version": version.id, "metrics": metrics}
-
-
-def _block_versions(recipe: Recipe) -> list[list[Any]]:
-    chosen = [[b.name, blocks.get(b.name, b.version).version] for b in recipe.features]
-    for spec in (recipe.learner, recipe.anomaly):
-        if spec is not None:
-            chosen.append([spec.name, blocks.get_learner(spec.name).version])
-    return chosen
 
 
 def _store_artifacts(
