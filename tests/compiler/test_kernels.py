@@ -22,7 +22,9 @@ def _rng(*seeds: object) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32(repr(seeds).encode()))
 
 
-def _both(builder: GraphBuilder, rng: np.random.Generator, spread: float, rows: int = 40) -> None:
+def assert_float_and_int8_compile_exactly(
+    builder: GraphBuilder, rng: np.random.Generator, spread: float, rows: int = 40
+) -> None:
     """Compile the float graph and its int8 version; outliers past the calibration range check
     the clamps."""
     graph = builder.build("regression", [])
@@ -47,7 +49,7 @@ def test_dense(n_in: int, n_out: int, activation: str, spread: float) -> None:
     weights = {"w": rng.normal(size=(n_out, n_in)), "b": rng.normal(size=n_out)}
     builder.op("dense", (n_out,), weights)
     _activate(builder, activation)
-    _both(builder, rng, spread)
+    assert_float_and_int8_compile_exactly(builder, rng, spread)
 
 
 @EXAMPLES
@@ -64,7 +66,7 @@ def test_conv1d(length, channels, filters, kernel, stride, padding, activation, 
     weights = {"w": rng.normal(size=(filters, kernel, channels)), "b": rng.normal(size=filters)}
     builder.op("conv1d", (out, filters), weights, stride=stride, padding=padding)
     _activate(builder, activation)
-    _both(builder, rng, spread, rows=12)
+    assert_float_and_int8_compile_exactly(builder, rng, spread, rows=12)
 
 
 @EXAMPLES
@@ -89,7 +91,7 @@ def test_conv2d_and_depthwise(
         weights = {"w": rng.normal(size=(filters, kh, kw, channels)), "b": rng.normal(size=filters)}
         builder.op("conv2d", (out_h, out_w, filters), weights, stride=stride, padding=padding)
     _activate(builder, activation)
-    _both(builder, rng, 1.0, rows=8)
+    assert_float_and_int8_compile_exactly(builder, rng, 1.0, rows=8)
 
 
 @EXAMPLES
@@ -111,7 +113,7 @@ def test_pools(two_d, average, size, stride, length, channels, spread) -> None:
         builder.op(kind, out, size=(size, size), stride=(stride, stride))
     else:
         builder.op(kind, ((length - size) // stride + 1, channels), size=size, stride=stride)
-    _both(builder, rng, spread, rows=12)
+    assert_float_and_int8_compile_exactly(builder, rng, spread, rows=12)
 
 
 @EXAMPLES
@@ -127,7 +129,7 @@ def test_standalone_relu_scale_and_softmax(n: int, six: bool, spread: float) -> 
     builder.op("reshape", (n,), shape=(n,))
     builder.op("scale", (n,), {"mean": rng.normal(size=n), "std": rng.uniform(0.2, 3, size=n)})
     builder.op("softmax", (n,))
-    _both(builder, rng, spread)
+    assert_float_and_int8_compile_exactly(builder, rng, spread)
 
 
 def _add_graph(rng: np.random.Generator, n: int, activation: str) -> Graph:

@@ -11,7 +11,7 @@ from edgeops.compiler.ir import GraphBuilder, conv_output_length
 from edgeops.errors import InvalidInput
 
 
-def _close(ours: np.ndarray, theirs: torch.Tensor) -> None:
+def assert_matches_torch(ours: np.ndarray, theirs: torch.Tensor) -> None:
     np.testing.assert_allclose(ours, theirs.detach().double().numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -38,7 +38,7 @@ def test_conv1d_matches_torch(length, channels, filters, kernel, stride, padding
     )  # fmt: skip
     graph = builder.build("regression", [])
     theirs = conv(torch.from_numpy(x).permute(0, 2, 1)).permute(0, 2, 1)
-    _close(reference.run(graph, x), theirs)
+    assert_matches_torch(reference.run(graph, x), theirs)
 
 
 @settings(max_examples=20, deadline=None)
@@ -68,7 +68,7 @@ def test_conv2d_depthwise_and_pool_match_torch(size, channels, kernel, stride) -
     graph = builder.build("regression", [])
     t = torch.from_numpy(x).permute(0, 3, 1, 2)
     theirs = pool(depthwise(torch.clamp(conv(t), 0, 6))).permute(0, 2, 3, 1)
-    _close(reference.run(graph, x), theirs)
+    assert_matches_torch(reference.run(graph, x), theirs)
 
 
 def test_dense_softmax_rows_sum_to_one() -> None:
