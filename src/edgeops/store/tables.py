@@ -580,3 +580,34 @@ class TriggerState(Base):
     trigger: Mapped[str] = mapped_column(String(32), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RetentionPolicy(Base):
+    """How long a project keeps raw samples; samples a released model's dataset version
+    holds are kept regardless (see governance/retention.py)."""
+
+    __tablename__ = "retention_policies"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    raw_sample_days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class DataKey(Base):
+    """An AES-256 data key, wrapped by the workspace master key. `subject_sha256` is "" for the
+    project's own key (encryption is on for a project that has one) or the SHA-256 of a data
+    subject: deleting that row crypto-shreds the subject's blobs (see governance/encryption.py)."""
+
+    __tablename__ = "data_keys"
+    __table_args__ = (UniqueConstraint("project_id", "subject_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    subject_sha256: Mapped[str] = mapped_column(String(64))
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
