@@ -41,10 +41,14 @@ def create_app(
     mqtt_url: str | None = None,
     schedule_every_s: float | None = None,
     automation_workers: int = 0,
+    monitor_every_s: float | None = None,
+    telemetry_keep_days: int | None = None,
 ) -> FastAPI:
     """The server for `ws`. The app owns a committer thread (and, with `mqtt_url`, an MQTT
     bridge; with `schedule_every_s`, the fleet scheduler; with `automation_workers`, that many
-    workflow worker threads, the first also firing triggers); they start and stop with the app."""
+    workflow worker threads, the first also firing triggers; with `monitor_every_s`, the
+    monitor scheduler, pruning telemetry older than `telemetry_keep_days`); they start and stop
+    with the app."""
     limits = limits or ServerLimits()
 
     @asynccontextmanager
@@ -65,7 +69,16 @@ def create_app(
             from edgeops.automation.worker import start_threads
 
             workers = start_threads(ws, automation_workers)
+        monitors = None
+        if monitor_every_s is not None:
+            from edgeops.monitoring import schedule
+
+            monitors = asyncio.create_task(
+                schedule.run_periodically(ws, monitor_every_s, telemetry_keep_days)
+            )
         yield
+        if monitors is not None:
+            monitors.cancel()
         if workers is not None:
             workers[0].set()
         if scheduler is not None:
@@ -105,12 +118,16 @@ def app_from_environment() -> FastAPI:
     limits = ServerLimits(**json.loads(os.environ.get("EDGEOPS_SERVE_LIMITS", "{}")))
     every = float(os.environ.get("EDGEOPS_SERVE_SCHEDULE_S", "15"))
     automation = int(os.environ.get("EDGEOPS_SERVE_AUTOMATION_WORKERS", "2"))
+    monitor_every = float(os.environ.get("EDGEOPS_SERVE_MONITOR_S", "300"))
+    keep_days = os.environ.get("EDGEOPS_SERVE_TELEMETRY_KEEP_DAYS")
     return create_app(
         Workspace(create=False),
         limits,
         os.environ.get("EDGEOPS_SERVE_MQTT"),
         every or None,
         automation,
+        monitor_every or None,
+        int(keep_days) if keep_days else None,
     )
 
 
