@@ -4,8 +4,12 @@ failure reports, latency against the device's own previous window."""
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from edgeops.monitoring.analysis import Finding
 from edgeops.monitoring.telemetry import TelemetryStore
+from edgeops.store.tables import Device, Project, Release
 
 DEFAULT_STALE_AFTER_S = 3600.0
 DEFAULT_LATENCY_RATIO = 1.5
@@ -106,3 +110,48 @@ def findings(
                 )
             )
     return found
+
+
+# A device-health finding fails the rollout stage of the devices it names; so does any
+# critical finding (accuracy collapse on feedback labels, severe drift), for the devices it
+# names or, naming none, for every device running the model.
+GATING_KINDS = frozenset({"device_errors", "update_failed", "latency"})
+
+
+def fail_rollouts(
+    session: Session, project: Project, model_version_id: int, found: list[Finding],
+    scope: list[str] | None, now: datetime,
+) -> list[str]:  # fmt: skip
+    """Tell staged rollouts of `model_version_id` about the devices these findings condemn
+    (`fleet.rollouts.note_health`: their stage counts them as failed, so the fleet scheduler
+    pauses or rolls back). `scope` is the monitor's devices (None: all). Devices running
+    another model are left alone; so are devices in no running rollout (note_health ignores
+    them). Returns the ids of the devices running the model that were condemned."""
+    from edgeops.fleet import rollouts
+
+    named: set[str] = set()
+    everyone = False
+    for finding in found:
+        if finding.kind not in GATING_KINDS and finding.severity != "critical":
+            continue
+        devices = finding.details.get("devices") or []
+        names = [d["device"] if isinstance(d, dict) else str(d) for d in devices]
+        everyone = everyone or not names
+        named.update(names)
+    if everyone and scope is not None:
+        named.update(scope)
+        everyone = False
+    if not named and not everyone:
+        return []
+    query = (
+        select(Device)
+        .join(Release, Release.id == Device.installed_release_id)
+        .where(Device.project_id == project.id, Release.model_version_id == model_version_id)
+    )
+    if not everyone:
+        query = query.where(Device.device_id.in_(sorted(named)))
+    noted = []
+    for device in session.scalars(query.order_by(Device.device_id)):
+        rollouts.note_health(session, device, now)
+        noted.append(device.device_id)
+    return noted

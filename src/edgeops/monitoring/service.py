@@ -123,13 +123,17 @@ class Monitoring:
         with self._open(project) as (session, proj):
             return collect.queue(session, proj, limit)
 
-    def prune(self, keep_days: int, *, project: str | None = None) -> list[str]:
-        """Retention: drop telemetry days older than `keep_days`."""
+    def prune(
+        self, keep_days: int, *, project: str | None = None, actor: str | None = None
+    ) -> list[str]:
+        """Retention: drop telemetry days older than `keep_days` (audited when any went)."""
         with self._open(project) as (session, proj):
             removed = self.store.prune(proj.name, keep_days)
-            audit.record(session, self._ws.actor, "telemetry.prune", f"project:{proj.name}",
-                         proj.id, {"days": [d.isoformat() for d in removed]})  # fmt: skip
-            session.commit()
+            if removed:
+                audit.record(session, actor or self._ws.actor, "telemetry.prune",
+                             f"project:{proj.name}", proj.id,
+                             {"days": [d.isoformat() for d in removed]})  # fmt: skip
+                session.commit()
         return [d.isoformat() for d in removed]
 
     # monitors --------------------------------------------------------------------------
@@ -283,6 +287,7 @@ class Monitoring:
                     {"alert": alert.id, "kind": finding.kind, "features": features}, now,
                     alert_id=alert.id, windows=int(limits.get("collect_windows", 50)),
                 )  # fmt: skip
+        condemned = health.fail_rollouts(session, proj, model.id, findings, monitor.devices, now)
         present = {f.kind for f in findings} if analysis.rows or fleet else None
         if present is not None:
             alerts.resolve_absent(session, proj, monitor, model.id, present, now)
@@ -296,6 +301,7 @@ class Monitoring:
             "analysis": analysis.record(),
             "devices": fleet,
             "alerts": [a.id for a in raised],
+            "rollout_devices_failed": condemned,
         }, due
 
     def _alert_record(self, session: Session, alert: Alert) -> dict[str, Any]:
