@@ -18,7 +18,7 @@ from edgeops import __version__
 from edgeops.data.ingest import Ingestor
 from edgeops.errors import Conflict, EdgeopsError, InvalidInput, NotFound, StorageUnavailable
 from edgeops.fleet.liveness import LivenessWriter
-from edgeops.server import api, ei, models, telemetry
+from edgeops.server import api, ei, models, telemetry, ui
 from edgeops.server import fleet as fleet_routes
 from edgeops.server import workflows as workflow_routes
 from edgeops.server.auth import KeyCache, ProjectCache
@@ -109,6 +109,7 @@ def create_app(
     app.include_router(workflow_routes.router)
     _add_health(app)
     _add_error_handlers(app)
+    ui.mount(app)  # the studio at /, after the API's error handlers (it wraps them)
     return app
 
 
