@@ -7,7 +7,7 @@ from fastapi.routing import APIRoute
 from tests.server.conftest import Server
 
 from edgeops.governance.roles import ROLES, allowed
-from edgeops.server import api, ei, fleet, models, telemetry, workflows
+from edgeops.server import api, ei, fleet, models, telemetry, ui, workflows
 from edgeops.server.app import ServerLimits, create_app
 from edgeops.server.auth import permission_of
 
@@ -35,8 +35,10 @@ def _routes(server: Server) -> list[tuple[str, str, object]]:
         fleet.router,
         workflows.router,
     ]
+    # Studio pages sign in with a cookie, not a key: test_every_studio_route_times_every_role.
+    studio = {getattr(route, "path", "") for router in ui.ROUTERS for route in router.routes}
     for route in [*app.routes, *(route for router in routers for route in router.routes)]:
-        if isinstance(route, APIRoute) and route.path not in OPEN:
+        if isinstance(route, APIRoute) and route.path not in OPEN | studio:
             for method in sorted(route.methods):
                 found.append((method, route.path, permission_of(route.dependant.dependencies)))
     return found
@@ -113,3 +115,47 @@ def test_a_key_reaches_only_its_project(server: Server) -> None:
         own = client.get("/api/v1/projects/other/samples")
     assert answer.status_code == 403 and "another project" in answer.json()["error"]
     assert own.status_code == 200
+
+
+# The studio signs people in with a cookie; these two need no permission.
+STUDIO_OPEN = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
+
+
+def test_every_studio_route_times_every_role(server: Server) -> None:
+    """Studio pages and forms: without a session a redirect to sign in; with one, 403 exactly
+    where the permission table says no, even with a valid CSRF token (a forged form post)."""
+    from edgeops.server.ui import session as cookies
+
+    secret = cookies.load_secret(server.ws.settings.home)
+    sessions = {}
+    for role in ROLES:
+        user = server.ws.users.create(f"u-{role}", "a long enough password", role)
+        value = cookies.encode(secret, user.name, user.password_hash)
+        csrf = cookies.csrf_token(secret, cookies.decode(secret, value))  # type: ignore[arg-type]
+        sessions[role] = (value, csrf)
+    routes = [
+        (method, route.path, permission_of(route.dependant.dependencies))
+        for router in ui.ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in sorted(route.methods)
+    ]
+    assert routes and [r for r in routes if r[2] is None and r[:2] not in STUDIO_OPEN] == []
+    for method, path, permission in routes:
+        if (method, path) in STUDIO_OPEN:
+            continue
+        url = re.sub(r"\{project\}", "p", path)
+        url = re.sub(r"\{[a-z_]+\}", "1", url)
+        with server.client() as client:
+            anonymous = client.request(method, url)
+        assert anonymous.status_code == 303, (method, url, anonymous.text)
+        assert anonymous.headers["location"].startswith("/login"), (method, url)
+        for role, (cookie, csrf) in sessions.items():
+            with server.client() as client:
+                client.cookies.set(cookies.COOKIE, cookie)
+                answer = client.request(
+                    method, url, data={"csrf": csrf} if method == "POST" else None
+                )
+            expected_denied = not allowed(role, permission)  # type: ignore[arg-type]
+            assert (answer.status_code == 403) == expected_denied, (method, url, role, answer.text)
+            assert answer.status_code < 500, (method, url, role, answer.text)
