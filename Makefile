@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NPM    := $(VENV)/npm/.installed
 PG_BIN := /usr/lib/postgresql/15/bin
-APT    := postgresql-15 mosquitto asterisk-core-sounds-en-wav
+APT    := postgresql-15 mosquitto asterisk-core-sounds-en-wav chromium
 SPEECH := /usr/share/asterisk/sounds/en_US_f_Allison
 
 .PHONY: demo test lint services bench clean
@@ -19,10 +19,12 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q --no-deps 'edge_impulse_linux>=1.2' 'six>=1.16'
 	touch $(STAMP)
 
-# Real services the tests start themselves (PostgreSQL, mosquitto), and real speech recordings
-# (asterisk's studio prompts) for the audio tests and benchmarks, from Debian.
+# Real services the tests start themselves (PostgreSQL, mosquitto), real speech recordings
+# (asterisk's studio prompts) for the audio tests and benchmarks, and the Chromium that the
+# studio's browser tests drive through Playwright (never `playwright install`), from Debian.
 services:
-	@if [ ! -x $(PG_BIN)/initdb ] || [ ! -x /usr/sbin/mosquitto ] || [ ! -d $(SPEECH) ]; then \
+	@if [ ! -x $(PG_BIN)/initdb ] || [ ! -x /usr/sbin/mosquitto ] || [ ! -d $(SPEECH) ] \
+		|| [ ! -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q $(APT); \
 		else echo "missing services: sudo apt-get install $(APT)" >&2; exit 1; fi; \
 	fi
