@@ -236,14 +236,24 @@ class Data:
         with self._open(project) as (session, proj):
             return versions.get(session, proj, ref)
 
+    def redactions(self, *, project: str | None = None) -> dict[str, dict[str, Any]]:
+        """Version id → its redaction by privacy erasures (see `versions.redactions`)."""
+        with self._open(project) as (session, proj):
+            return versions.redactions(session, proj.id)
+
     def read_version(self, ref: str, *, project: str | None = None) -> list[dict[str, Any]]:
-        """The samples of a version exactly as committed (labels and categories of then)."""
-        return versions.read_manifest(self._ws.blobs, self.version(ref, project=project))
+        """The samples of a version as committed (labels and categories of then), without the
+        samples a privacy erasure removed since."""
+        with self._open(project) as (session, proj):
+            return versions.read_manifest(session, self._ws.blobs, versions.get(session, proj, ref))
 
     def diff(self, old: str, new: str, *, project: str | None = None) -> Diff:
         with self._open(project) as (session, proj):
             return versions.diff(
-                self._ws.blobs, versions.get(session, proj, old), versions.get(session, proj, new)
+                session,
+                self._ws.blobs,
+                versions.get(session, proj, old),
+                versions.get(session, proj, new),
             )
 
 

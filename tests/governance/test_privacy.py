@@ -8,6 +8,7 @@ from sqlalchemy import select
 from tests.governance.test_fairness import write_project
 from typer.testing import CliRunner
 
+from edgeops.cli.context import console
 from edgeops.cli.main import app
 from edgeops.errors import NotFound
 from edgeops.governance import privacy
@@ -71,8 +72,10 @@ def test_erase_leaves_no_byte_of_the_subject(tmp_path: Path) -> None:
             assert flag["erasure"] == certificate["erasure"]
         with pytest.raises(NotFound):
             ws.data.values(theirs[0])
-        with pytest.raises(NotFound):
-            ws.data.read_version(version.id)  # the committed manifest itself is gone
+        assert not ws.blobs.exists(version.id)  # the committed manifest itself is gone
+        assert sorted(e["id"] for e in ws.data.read_version(version.id)) == sorted(
+            e["id"] for e in entries
+        )  # read through the redacted one
 
         (event,) = ws.audit.events(action="privacy.erase")
         assert event.details["subject_sha256"] == privacy.subject_hash(SUBJECT)
@@ -132,3 +135,34 @@ def test_cli_export_and_erase(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["projects"][0]["samples_erased"] == 1
     result = runner.invoke(app, [*home, "privacy", "export", "-s", SUBJECT, "-o", str(out)])
     assert result.exit_code == 2 and "no samples" in result.stderr
+
+
+def test_a_redacted_version_still_reads_trains_and_says_it_is_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console, "width", 200)  # room for the table's columns
+    ws, recipe = write_project(tmp_path, biased=False, subjects={0: SUBJECT, 5: SUBJECT})
+    with ws:
+        version = ws.data.versions()[0]
+        erased = sorted(s.id for s in ws.data.samples() if s.subject_id == SUBJECT)
+        privacy.erase(ws, SUBJECT)
+        entries = ws.data.read_version(version.id[:8])
+        assert len(entries) == version.sample_count - 2
+        assert not set(erased) & {e["id"] for e in entries}
+        # Training on it reads only the samples that are left (an erased one has no blob).
+        model = ws.train(recipe, data=version.id, seed=1)
+        assert model.version.dataset_version_id == version.id
+        assert ws.data.diff(version.id, version.id).as_dict()["removed"] == []
+    runner = CliRunner()
+    home = ["--home", str(tmp_path / "home")]
+    result = runner.invoke(app, [*home, "data", "versions", "--json"])
+    assert result.exit_code == 0, result.output
+    (listed,) = json.loads(result.stdout)
+    assert listed["redacted"]["samples_erased"] == 2 and listed["redacted"]["erasures"] == 1
+    result = runner.invoke(app, [*home, "data", "versions"])
+    assert "(-2 erased)" in result.stdout and "redacted" in result.stdout
+    result = runner.invoke(app, [*home, "data", "list", "--version", version.id[:8], "--json"])
+    assert result.exit_code == 0, result.output
+    assert [r["id"] for r in json.loads(result.stdout)] == sorted(e["id"] for e in entries)
+    result = runner.invoke(app, [*home, "data", "list", "--version", version.id[:8]])
+    assert "2 sample(s) of this version were erased" in result.stdout

@@ -102,6 +102,7 @@ def list_(
         else:
             found = ws.data.samples(project=project, label=label, category=category, limit=limit)
             rows = [samples.record(sample) for sample in found]
+        redacted = ws.data.redactions(project=project) if version is not None else {}
     if as_json:
         print_json(rows)
         return
@@ -112,6 +113,10 @@ def list_(
                       row["filename"])  # fmt: skip
     console.print(table)
     console.print(_samples(len(rows)))
+    erased = [r for v, r in redacted.items() if version is not None and v.startswith(version)]
+    if erased:
+        note = f"{erased[0]['erased']} sample(s) of this version were erased by privacy requests"
+        console.print(f"[yellow]redacted:[/] {note} and are left out (see `edgeops audit`)")
 
 
 @app.command()
@@ -201,15 +206,20 @@ def versions_(ctx: typer.Context, project: ProjectOpt = None, as_json: JsonOpt =
     """List dataset versions, newest first."""
     with workspace(ctx) as ws:
         found = ws.data.versions(project=project)
+        redacted = ws.data.redactions(project=project)
     if as_json:
-        print_json([versions.record(v) for v in found])
+        print_json([versions.record(v, redacted.get(v.id)) for v in found])
         return
     table = Table("version", "created", "author", "samples", "train/test", "message")
     for v in found:
         split = v.counts["categories"]
         train_test = f"{split.get('training', 0)}/{split.get('testing', 0)}"
         created = f"{v.created_at:%Y-%m-%d %H:%M}"
-        table.add_row(v.id[:12], created, v.author, str(v.sample_count), train_test, v.message)
+        count, message = str(v.sample_count), v.message
+        if v.id in redacted:  # counts are as committed; the erased samples are gone
+            count += f" (-{redacted[v.id]['erased']} erased)"
+            message += " (redacted by a privacy erasure)"
+        table.add_row(v.id[:12], created, v.author, count, train_test, message)
     console.print(table)
 
 

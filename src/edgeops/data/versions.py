@@ -2,7 +2,9 @@
 
 A version is a manifest blob (canonical JSON, one entry per sample, sorted by content hash);
 its id is the manifest's SHA-256. The manifest names the sample blobs, so an old version reads
-back exactly however the samples change later.
+back exactly however the samples change later — except after a privacy erasure: then the
+committed manifest is gone and a redacted one (the other samples, plus a tombstone per erased
+sample) takes its place, named by the version's newest `dataset.redact` audit event.
 """
 
 import json
@@ -18,9 +20,10 @@ from edgeops.errors import Conflict, InvalidInput, NotFound
 from edgeops.governance import audit
 from edgeops.store import db
 from edgeops.store.blobs import BlobStore
-from edgeops.store.tables import DatasetVersion, Project
+from edgeops.store.tables import AuditEvent, DatasetVersion, Project
 
 MANIFEST_FORMAT = 1
+REDACT = "dataset.redact"
 _ENTRY_FIELDS = (
     "id", "kind", "label", "category", "filename", "format", "shape", "interval_ms",
     "sample_rate", "sensors", "metadata", "device_id", "subject_id", "source",
@@ -127,10 +130,62 @@ def get(session: Session, project: Project, ref: str) -> DatasetVersion:
     return matches[0]
 
 
-def read_manifest(blobs: BlobStore, version: DatasetVersion) -> list[dict[str, Any]]:
-    """The version's samples exactly as committed (verified against the version id)."""
-    document = json.loads(blobs.get(version.id))
-    entries: list[dict[str, Any]] = document["samples"]
+def redactions(session: Session, project_id: int) -> dict[str, dict[str, Any]]:
+    """Each redacted version of a project → its newest redaction (the `dataset.redact` event's
+    details: the redacted manifest's address, the erasure, how many samples went), with how
+    many erasures touched it and when the last one was."""
+    found: dict[str, dict[str, Any]] = {}
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.project_id == project_id, AuditEvent.action == REDACT)
+        .order_by(AuditEvent.id.desc())
+    )
+    for event in session.scalars(query):
+        erased = int(event.details.get("tombstones", 0))
+        if event.target in found:
+            found[event.target]["erasures"] += 1
+            found[event.target]["erased"] += erased
+        else:
+            found[event.target] = {
+                **event.details,
+                "erasures": 1,
+                "erased": erased,
+                "at": event.at.isoformat(),
+            }
+    return found
+
+
+def redaction(session: Session, version: DatasetVersion) -> dict[str, Any] | None:
+    """The newest redaction of `version` (see `redactions`), or None if it was never redacted."""
+    event = session.scalar(
+        select(AuditEvent)
+        .where(
+            AuditEvent.project_id == version.project_id,
+            AuditEvent.action == REDACT,
+            AuditEvent.target == version.id,
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+    return None if event is None else {**event.details, "at": event.at.isoformat()}
+
+
+def read_document(session: Session, blobs: BlobStore, version: DatasetVersion) -> dict[str, Any]:
+    """The version's manifest document: as committed, or its newest redacted form (which adds
+    `tombstones`, one `{"id": …}` per erased sample, and `redacted_from`)."""
+    redacted = redaction(session, version)
+    document: dict[str, Any] = json.loads(
+        blobs.get(version.id if redacted is None else redacted["manifest"])
+    )
+    return document
+
+
+def read_manifest(
+    session: Session, blobs: BlobStore, version: DatasetVersion
+) -> list[dict[str, Any]]:
+    """The version's samples as committed (labels and categories of then), without the samples
+    a privacy erasure removed since."""
+    entries: list[dict[str, Any]] = read_document(session, blobs, version)["samples"]
     return entries
 
 
@@ -150,10 +205,11 @@ class Diff:
         }
 
 
-def diff(blobs: BlobStore, old: DatasetVersion, new: DatasetVersion) -> Diff:
-    """What changed from `old` to `new`, matching samples by content hash."""
-    before = {entry["content_hash"]: entry for entry in read_manifest(blobs, old)}
-    after = {entry["content_hash"]: entry for entry in read_manifest(blobs, new)}
+def diff(session: Session, blobs: BlobStore, old: DatasetVersion, new: DatasetVersion) -> Diff:
+    """What changed from `old` to `new`, matching samples by content hash (a sample erased
+    since is in neither)."""
+    before = {entry["content_hash"]: entry for entry in read_manifest(session, blobs, old)}
+    after = {entry["content_hash"]: entry for entry in read_manifest(session, blobs, new)}
 
     def brief(entry: dict[str, Any]) -> dict[str, Any]:
         return {key: entry[key] for key in ("id", "filename", "label", "category")}
@@ -179,8 +235,9 @@ def _by_id(entry: dict[str, Any]) -> int:
     return int(entry["id"])
 
 
-def record(version: DatasetVersion) -> dict[str, Any]:
-    """The version's stable public fields (CLI --json, REST API)."""
+def record(version: DatasetVersion, redacted: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The version's stable public fields (CLI --json, REST API); `redacted` is its redaction
+    (see `redactions`), shown so that nobody mistakes a redacted version for the original."""
     return {
         "id": version.id,
         "short_id": version.id[:12],
@@ -190,4 +247,10 @@ def record(version: DatasetVersion) -> dict[str, Any]:
         "sample_count": version.sample_count,
         "counts": version.counts,
         "created_at": version.created_at.isoformat(),
-    }
+        "redacted": None if redacted is None else {
+            "manifest": redacted["manifest"],
+            "erasures": redacted.get("erasures", 1),
+            "samples_erased": redacted.get("erased", redacted.get("tombstones", 0)),
+            "last_erasure_at": redacted["at"],
+        },
+    }  # fmt: skip

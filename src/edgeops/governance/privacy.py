@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from edgeops.data.versions import REDACT
 from edgeops.errors import NotFound
 from edgeops.governance import audit
 from edgeops.store.tables import (
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from edgeops.store.blobs import BlobStore
     from edgeops.workspace import Workspace
 
-REDACT = "dataset.redact"
 RETRAIN = "model.retrain-required"
 ERASE = "privacy.erase"
 EXPORT = "privacy.export"
@@ -56,23 +56,19 @@ def subject_hash(subject: str) -> str:
 
 def redaction(session: Session, project_id: int, version_id: str) -> dict[str, Any] | None:
     """The newest `dataset.redact` event's details for a version, or None if never redacted."""
-    for event in audit.events(session, project_id, 10_000, action=REDACT):
-        if event.target == version_id:
-            return dict(event.details)
-    return None
+    from edgeops.data import versions
+
+    version = session.get(DatasetVersion, version_id)
+    return None if version is None else versions.redaction(session, version)
 
 
 def read_manifest(
     session: Session, blobs: "BlobStore", version: DatasetVersion
 ) -> list[dict[str, Any]]:
     """A version's sample entries, following redactions (erased samples are left out)."""
-    from edgeops.data.versions import read_manifest as read_committed
+    from edgeops.data import versions
 
-    redacted = redaction(session, version.project_id, version.id)
-    if redacted is None:
-        return read_committed(blobs, version)
-    entries: list[dict[str, Any]] = json.loads(blobs.get(redacted["manifest"]))["samples"]
-    return entries
+    return versions.read_manifest(session, blobs, version)
 
 
 def retrain_required(session: Session, model: ModelVersion) -> list[dict[str, Any]]:

@@ -173,7 +173,10 @@ def commit_version(
 def list_versions(project: str, request: Request, principal: DataRead) -> list[dict[str, Any]]:
     with request.app.state.ws.session() as session:
         found = project_for(session, principal, project)
-        return [versions.record(v) for v in versions.list_versions(session, found)]
+        redacted = versions.redactions(session, found.id)
+        return [
+            versions.record(v, redacted.get(v.id)) for v in versions.list_versions(session, found)
+        ]
 
 
 @router.get("/projects/{project}/versions/{old}/diff/{new}")
@@ -184,6 +187,6 @@ def diff_versions(
     with ws.session() as session:
         found = project_for(session, principal, project)
         change = versions.diff(
-            ws.blobs, versions.get(session, found, old), versions.get(session, found, new)
+            session, ws.blobs, versions.get(session, found, old), versions.get(session, found, new)
         )
     return change.as_dict()
