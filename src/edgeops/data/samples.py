@@ -3,7 +3,7 @@
 import io
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from functools import cache
 from typing import Any, Literal
 
 import numpy as np
@@ -83,7 +83,8 @@ def new_row(
         "shape": list(parsed.values.shape),
         "interval_ms": parsed.interval_ms,
         "sample_rate": parsed.sample_rate,
-        "sensors": [asdict(sensor) for sensor in parsed.sensors],
+        # Not dataclasses.asdict: its deep copy costs more than the rest of the row.
+        "sensors": [{"name": sensor.name, "units": sensor.units} for sensor in parsed.sensors],
         "meta": parsed.metadata,
         "device_id": parsed.device_name,
         "subject_id": subject_id,
@@ -110,15 +111,22 @@ def insert_new(connection: Connection, rows: list[dict[str, Any]]) -> dict[tuple
     in one statement; returns (project id, content hash) → id of the rows it inserted."""
     if not rows:
         return {}
+    statement = _insert_new_statement(connection.dialect.name)
+    columns = [{_COLUMN_OF.get(key, key): value for key, value in row.items()} for row in rows]
+    return {(p, h): i for p, h, i in connection.execute(statement, columns)}
+
+
+@cache
+def _insert_new_statement(dialect_name: str) -> Any:
+    """Built once per dialect: building it costs about as much as running it for a group of
+    samples, and the ingestion committer runs it for every group."""
     table = Sample.metadata.tables[Sample.__tablename__]
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = (
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return (
         dialect.insert(table)
         .on_conflict_do_nothing(index_elements=["project_id", "content_hash"])
         .returning(table.c.project_id, table.c.content_hash, table.c.id)
     )
-    columns = [{_COLUMN_OF.get(key, key): value for key, value in row.items()} for row in rows]
-    return {(p, h): i for p, h, i in connection.execute(statement, columns)}
 
 
 _COLUMN_OF = {"meta": "metadata"}

@@ -1,6 +1,9 @@
 """Staged blobs: blobs committed in the database with the rows that use them, then moved to the
 blob store in bulk. Readers look in the blob store first and here second."""
 
+from functools import cache
+from typing import Any
+
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,15 +19,20 @@ def stage(session: Session, blobs: dict[str, bytes]) -> None:
         return
     # One Core statement, executed many times by the driver: no lookup first, no ORM objects.
     connection = session.connection()
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(
-        StagedBlob.metadata.tables[StagedBlob.__tablename__]
-    ).on_conflict_do_nothing()
     staged_at = utcnow()
     connection.execute(
-        statement,
+        _stage_statement(connection.dialect.name),
         [{"digest": d, "data": data, "staged_at": staged_at} for d, data in blobs.items()],
     )
+
+
+@cache
+def _stage_statement(dialect_name: str) -> Any:
+    """Built once per dialect (the ingestion committer stages blobs for every group)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(
+        StagedBlob.metadata.tables[StagedBlob.__tablename__]
+    ).on_conflict_do_nothing()
 
 
 def read(session: Session, blobs: BlobStore, digest: str) -> bytes:
