@@ -74,3 +74,100 @@ def export_subject(
         return
     count = sum(len(part["samples"]) for part in summary["projects"])
     console.print(f"wrote [bold]{out}[/]: {count} samples of subject {subject!r}")
+
+
+retention = typer.Typer(help="Retention policies: how long a project keeps raw samples.")
+app.add_typer(retention, name="retention")
+
+
+@retention.command("set")
+def retention_set(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option("--days", help="Keep raw samples this many days")],
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Keep a project's raw samples N days; older ones go when the policy is applied, except
+    those a released model's dataset version holds.
+
+    Example: edgeops privacy retention set --days 90 -p pump-vibration
+    """
+    from edgeops.data import projects
+    from edgeops.governance import retention as service
+
+    with workspace(ctx) as ws, ws.session() as session:
+        proj = projects.get(session, project)
+        found = service.record(proj, service.set_policy(session, proj, days, ws.actor))
+    if as_json:
+        print_json(found)
+        return
+    console.print(f"[bold]{found['project']}[/] keeps raw samples {days} days (pinned: longer)")
+
+
+@retention.command("clear")
+def retention_clear(ctx: typer.Context, project: ProjectOpt = None) -> None:
+    """Remove a project's retention policy: samples stay until removed."""
+    from edgeops.data import projects
+    from edgeops.governance import retention as service
+
+    with workspace(ctx) as ws, ws.session() as session:
+        proj = projects.get(session, project)
+        service.clear_policy(session, proj, ws.actor)
+    console.print(f"[bold]{proj.name}[/] has no retention policy now")
+
+
+@retention.command("show")
+def retention_show(
+    ctx: typer.Context, project: ProjectOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Show a project's retention policy."""
+    from edgeops.data import projects
+    from edgeops.governance import retention as service
+    from edgeops.store.tables import RetentionPolicy
+
+    with workspace(ctx) as ws, ws.session() as session:
+        proj = projects.get(session, project)
+        found = service.record(proj, session.get(RetentionPolicy, proj.id))
+    if as_json:
+        print_json(found)
+    elif found["raw_sample_days"] is None:
+        console.print(f"[bold]{proj.name}[/]: no retention policy (samples are kept)")
+    else:
+        console.print(f"[bold]{proj.name}[/]: raw samples kept {found['raw_sample_days']} days, "
+                      f"set by {found['updated_by']} at {found['updated_at']}")  # fmt: skip
+
+
+@retention.command("apply")
+def retention_apply(
+    ctx: typer.Context,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project", "-p", help="Only this project (default: every project with a policy)"
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only list what would be deleted")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete the samples older than the policy allows (audited; pinned ones stay).
+
+    Example: edgeops privacy retention apply --dry-run
+    """
+    from edgeops.governance.retention import apply
+
+    with workspace(ctx) as ws:
+        reports = apply(ws, project=project, dry_run=dry_run)
+    if as_json:
+        print_json(reports)
+        return
+    if not reports:
+        console.print("no project has a retention policy: nothing to do")
+    for report in reports:
+        verb = "would delete" if dry_run else "deleted"
+        count = len(report["expired"]) if dry_run else report["samples_deleted"]
+        redacted = len(report["dataset_versions_redacted"])
+        console.print(
+            f"[bold]{report['project']}[/]: {verb} {count} samples older than "
+            f"{report['raw_sample_days']} days · kept {report['kept_pinned']} pinned by releases"
+            + ("" if dry_run else f" · redacted {redacted} dataset versions")
+        )

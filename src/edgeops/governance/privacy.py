@@ -21,7 +21,7 @@ import io
 import json
 import uuid
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,7 +137,6 @@ def erase(
     """Erase subject `subject` from `project` (default: every project); returns the certificate
     (also recorded in the audit log). Safe to run again: a second run finds nothing to erase."""
     from edgeops.data.samples import validate_subject
-    from edgeops.data.versions import manifest_bytes
 
     subject = validate_subject(subject)
     erasure = uuid.uuid4().hex
@@ -150,69 +149,99 @@ def erase(
         "projects": [],
     }
     with ws.session() as session:
-        if session.get_bind().dialect.name == "sqlite":
-            session.connection().exec_driver_sql("PRAGMA secure_delete=ON")
+        secure_delete(session)
         for proj in _projects(session, project):
             rows = list(session.scalars(
                 select(Sample).where(Sample.project_id == proj.id, Sample.subject_id == subject)
             ))  # fmt: skip
-            digests = {d for s in rows for d in (s.content_hash, s.original_hash)}
-            content = {s.content_hash for s in rows}
-            redacted: list[dict[str, Any]] = []
-            for version in _versions(session, proj):
-                entries = read_manifest(session, ws.blobs, version)
-                gone = [e for e in entries if e.get("subject_id") == subject]
-                if not gone:
-                    continue
-                digests |= {d for e in gone for d in (e["content_hash"], e["original_hash"])}
-                content |= {e["content_hash"] for e in gone}
-                kept = [e for e in entries if e.get("subject_id") != subject]
-                document = json.loads(manifest_bytes(kept))
-                document["format"], document["redacted_from"] = REDACTED_FORMAT, version.id
-                document["tombstones"] = sorted(
-                    [*_tombstones(session, ws.blobs, version), *({"id": e["id"]} for e in gone)],
-                    key=lambda t: t["id"],
-                )
-                digest = ws.blobs.put(json.dumps(document, sort_keys=True).encode())
-                previous = redaction(session, proj.id, version.id)
-                for old in (version.id, previous["manifest"] if previous else None):
-                    if old is not None and old != digest:
-                        _remove_blob(session, ws.blobs, old)
-                redacted.append({"id": version.id, "manifest": digest, "tombstones": len(gone)})
-            if not digests:
+            part = remove_samples(
+                ws, session, proj, rows, lambda entry: entry.get("subject_id") == subject,
+                erasure=erasure, flag_models=True, purge_feature_cache=purge_feature_cache,
+            )  # fmt: skip
+            if part is None:
                 continue
-            models = list(session.scalars(select(ModelVersion).where(
-                ModelVersion.project_id == proj.id)))  # fmt: skip
-            affected = {v["id"] for v in redacted}
-            flagged = [m for m in models if m.dataset_version_id in affected]
-            cache_entries = _feature_cache(ws, models, content, purge_feature_cache)
-            deleted = sum(_remove_blob(session, ws.blobs, d) for d in sorted(digests))
-            for row in rows:
-                session.delete(row)
-            for done in redacted:
-                details = {"erasure": erasure, "manifest": done["manifest"],
-                           "tombstones": done["tombstones"]}  # fmt: skip
-                audit.record(session, ws.actor, REDACT, done["id"], proj.id, details)
-            for model in flagged:
-                details = {"erasure": erasure, "dataset_version": model.dataset_version_id}
-                audit.record(session, ws.actor, RETRAIN, f"model:v{model.number}", proj.id, details)
-            part = {
-                "project": proj.name,
-                "samples_erased": len(rows),
-                "blobs_deleted": deleted,
-                "feature_cache_entries_deleted": cache_entries,
-                "feature_cache_purged": purge_feature_cache,
-                "dataset_versions_redacted": redacted,
-                "models_retrain_required": [f"v{m.number}" for m in flagged],
-            }
             audit.record(session, ws.actor, ERASE, f"subject:{certificate['subject_sha256'][:16]}",
                          proj.id, {**certificate, "projects": None, **part})  # fmt: skip
             certificate["projects"].append(part)
         ws.blobs.sync()
         session.commit()
     if certificate["projects"]:
-        _compact(ws)
+        compact(ws)
     return certificate
+
+
+def secure_delete(session: Session) -> None:
+    """SQLite: overwrite deleted content with zeros, so a deleted row leaves no bytes behind."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("PRAGMA secure_delete=ON")
+
+
+def remove_samples(
+    ws: "Workspace",
+    session: Session,
+    proj: Project,
+    rows: list[Sample],
+    match: Callable[[dict[str, Any]], bool],
+    *,
+    erasure: str,
+    flag_models: bool,
+    purge_feature_cache: bool = False,
+) -> dict[str, Any] | None:
+    """Remove `rows` and every manifest entry `match` selects from `proj`: their blobs, rows and
+    cached features go, each version holding such entries is redacted (audited, in `session`;
+    the caller commits), and with `flag_models` the models trained on those versions are
+    flagged "retrain required". Returns what was done, or None if nothing matched."""
+    from edgeops.data.versions import manifest_bytes
+
+    digests = {d for s in rows for d in (s.content_hash, s.original_hash)}
+    content = {s.content_hash for s in rows}
+    redacted: list[dict[str, Any]] = []
+    for version in _versions(session, proj):
+        entries = read_manifest(session, ws.blobs, version)
+        gone = [e for e in entries if match(e)]
+        if not gone:
+            continue
+        digests |= {d for e in gone for d in (e["content_hash"], e["original_hash"])}
+        content |= {e["content_hash"] for e in gone}
+        kept = [e for e in entries if not match(e)]
+        document = json.loads(manifest_bytes(kept))
+        document["format"], document["redacted_from"] = REDACTED_FORMAT, version.id
+        document["tombstones"] = sorted(
+            [*_tombstones(session, ws.blobs, version), *({"id": e["id"]} for e in gone)],
+            key=lambda t: t["id"],
+        )
+        digest = ws.blobs.put(json.dumps(document, sort_keys=True).encode())
+        previous = redaction(session, proj.id, version.id)
+        for old in (version.id, previous["manifest"] if previous else None):
+            if old is not None and old != digest:
+                _remove_blob(session, ws.blobs, old)
+        redacted.append({"id": version.id, "manifest": digest, "tombstones": len(gone)})
+    if not digests:
+        return None
+    models = list(session.scalars(select(ModelVersion).where(
+        ModelVersion.project_id == proj.id)))  # fmt: skip
+    affected = {v["id"] for v in redacted}
+    flagged = [m for m in models if m.dataset_version_id in affected] if flag_models else []
+    cache_entries = _feature_cache(ws, models, content, purge_feature_cache)
+    deleted = sum(_remove_blob(session, ws.blobs, d) for d in sorted(digests))
+    for row in rows:
+        session.delete(row)
+    for done in redacted:
+        details = {"erasure": erasure, "manifest": done["manifest"],
+                   "tombstones": done["tombstones"]}  # fmt: skip
+        audit.record(session, ws.actor, REDACT, done["id"], proj.id, details)
+    for model in flagged:
+        details = {"erasure": erasure, "dataset_version": model.dataset_version_id}
+        audit.record(session, ws.actor, RETRAIN, f"model:v{model.number}", proj.id, details)
+    return {
+        "project": proj.name,
+        "samples_erased": len(rows),
+        "blobs_deleted": deleted,
+        "feature_cache_entries_deleted": cache_entries,
+        "feature_cache_purged": purge_feature_cache,
+        "dataset_versions_redacted": redacted,
+        "models_retrain_required": [f"v{m.number}" for m in flagged],
+    }
 
 
 def _tombstones(session: Session, blobs: "BlobStore", version: DatasetVersion) -> list[Any]:
@@ -224,7 +253,7 @@ def _tombstones(session: Session, blobs: "BlobStore", version: DatasetVersion) -
     return tombstones
 
 
-def _compact(ws: "Workspace") -> None:
+def compact(ws: "Workspace") -> None:
     """SQLite: rewrite the file without the freed pages, and fold the WAL back in."""
     if ws.engine.dialect.name != "sqlite":
         return
