@@ -15,6 +15,7 @@ from edgeops.errors import Conflict, EdgeopsError, InvalidInput, NotFound
 from edgeops.server.ui import (
     automation,
     data,
+    datasets,
     features,
     fleet,
     governance,
@@ -29,7 +30,17 @@ from edgeops.server.ui.session import load_secret
 # One router per page module; add a new module's router here.
 ROUTERS: tuple[APIRouter, ...] = tuple(
     module.router
-    for module in (signin, data, features, models, fleet, monitoring, automation, governance)
+    for module in (
+        signin,
+        data,
+        datasets,
+        features,
+        models,
+        fleet,
+        monitoring,
+        automation,
+        governance,
+    )
 )
 
 _STATUS = ((NotFound, 404), (InvalidInput, 400), (Conflict, 409))

@@ -2,6 +2,7 @@
 grants permissions from the server's one table, and every page and form declares the permission
 it needs (the same check as the REST API's, so a forged form post gets the same 403)."""
 
+import hmac
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +83,8 @@ async def _check_form(request: Request, viewer: Viewer) -> None:
         form = await request.form()
         field = form.get("csrf")
         token = field if isinstance(field, str) else None
-    if token != viewer.csrf:
+    expected = viewer.csrf.encode()
+    if token is None or not hmac.compare_digest(expected, token.encode(errors="replace")):
         raise HTTPException(
             403, "this form's security token is missing or out of date: reload the page and retry"
         )

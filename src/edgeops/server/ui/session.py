@@ -72,7 +72,7 @@ def encode(secret: bytes, user: str, password_hash: str, now: float | None = Non
 
 def decode(secret: bytes, value: str | None, now: float | None = None) -> SessionData | None:
     """The session in a cookie value, or None if it is missing, forged, garbled or expired."""
-    if not value or len(value) > 1024 or value.count(".") != 1:
+    if not value or len(value) > 1024 or not value.isascii() or value.count(".") != 1:
         return None
     payload, signature = value.split(".")
     if not hmac.compare_digest(_sign(secret, payload.encode()), signature):
@@ -94,4 +94,5 @@ def csrf_token(secret: bytes, session: SessionData) -> str:
 
 
 def csrf_valid(secret: bytes, session: SessionData, token: str | None) -> bool:
-    return token is not None and hmac.compare_digest(csrf_token(secret, session), token)
+    expected = csrf_token(secret, session).encode()
+    return token is not None and hmac.compare_digest(expected, token.encode(errors="replace"))

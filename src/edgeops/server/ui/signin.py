@@ -47,7 +47,9 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     expected = request.cookies.get(LOGIN_NONCE)
-    if not expected or not secrets.compare_digest(expected, nonce):
+    if not expected or not secrets.compare_digest(
+        expected.encode(errors="replace"), nonce.encode(errors="replace")
+    ):
         return redirect("/login", error="the sign-in form expired: please try again")
     ws = request.app.state.ws
     with ws.session() as session:
