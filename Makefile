@@ -53,15 +53,10 @@ bench: $(STAMP) services
 	@command -v arm-none-eabi-gcc >/dev/null || apt-get install -y -q gcc-arm-none-eabi libnewlib-arm-none-eabi
 	@command -v qemu-system-arm >/dev/null || apt-get install -y -q qemu-system-arm
 	$(VENV)/bin/pip install -q tflite-micro emlearn
-	$(PY) benchmarks/ingest_files.py
-	$(PY) benchmarks/ingest_http.py
-	$(PY) benchmarks/ingest_mqtt.py
-	$(PY) benchmarks/features.py
-	$(PY) benchmarks/training.py
-	$(PY) benchmarks/compiler.py
-	$(PY) benchmarks/fleet.py
-	$(PY) benchmarks/drift.py
-	$(PY) benchmarks/automation.py
+	# Each prints JSON; report.py keeps going past a failure and writes benchmarks/results/
+	# (<name>.json, machine.json, report.md).
+	$(PY) benchmarks/report.py run ingest_files ingest_http ingest_mqtt features training \
+		compiler fleet drift automation
 
 clean:
 	rm -rf $(VENV) .demo .edgeops .pytest_cache .mypy_cache .ruff_cache benchmarks/.cache
