@@ -1,0 +1,165 @@
+"""Every command the guides in docs/ show runs, in order, in a fresh folder: the docs cannot rot.
+
+Plain `edgeops ...` lines run in this process (the CLI's own entry point, as fast as a function
+call); lines with shell syntax (pipes, `$(...)`, assignments) run in bash with the virtualenv
+first on PATH. Variables a snippet assigns are kept for the guide's next commands. The grammar
+is described in tests/docs/snippets.py.
+"""
+
+import os
+import re
+import shlex
+import socket
+import string
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.docs.snippets import Block, missing_lines, parse
+from typer.testing import CliRunner
+
+from edgeops.cli import context
+from edgeops.cli.main import app
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+GUIDES = sorted(
+    path.name
+    for path in DOCS.glob("*.md")
+    if any(block.kind == "console" for block in parse(path.read_text(encoding="utf-8")))
+)
+SHELL_SYNTAX = re.compile(r"[|&;<>`()]|^\w+=")
+VENV_BIN = str(Path(sys.executable).parent)
+KEPT_OUT = {"PWD", "OLDPWD", "SHLVL", "_"}
+
+
+def test_the_guides_have_snippets() -> None:
+    assert {"quickstart.md", "data-engineer.md"} <= set(GUIDES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("guide", GUIDES)
+def test_guide_commands_run(guide: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [name for name in os.environ if name.startswith("EDGEOPS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setattr(context.console, "width", 100)
+    monkeypatch.setattr(context.errors, "width", 100)
+    monkeypatch.chdir(tmp_path)
+    guide_run = GuideRun(tmp_path)
+    with ExitStack() as server:
+        port = None
+        for block in parse((DOCS / guide).read_text(encoding="utf-8")):
+            if block.kind == "file":
+                (tmp_path / block.path).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / block.path).write_text(block.text + "\n", encoding="utf-8")
+                continue
+            if block.server and port is None:  # one server for consecutive server blocks
+                port = server.enter_context(serving(tmp_path, guide_run.variables))
+            elif not block.server and port is not None:
+                server.close()
+                port = None
+            for command in block.commands:
+                text = command.text.replace(":4810", f":{port}") if port else command.text
+                started = time.monotonic()
+                code, output = guide_run.run(text)
+                print(f"[{time.monotonic() - started:5.1f} s] $ {text}")
+                place = f"docs/{guide}:{command.line}: $ {text}"
+                assert code == 0, f"{place}\nexit code {code}\n{output[-3000:]}"
+                missing = missing_lines(command.expected, output)
+                assert not missing, f"{place}\nnot in the output: {missing}\n{output[-3000:]}"
+
+
+class GuideRun:
+    """The commands of one guide, sharing a folder and the variables they set."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.variables: dict[str, str] = {}
+        self.runner = CliRunner()
+
+    def run(self, command: str) -> tuple[int, str]:
+        if SHELL_SYNTAX.search(command) or not command.startswith("edgeops "):
+            return self._bash(command)
+        expanded = string.Template(command).safe_substitute(self.variables)
+        result = self.runner.invoke(app, shlex.split(expanded)[1:], env=self.variables)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result.exit_code, result.output
+
+    def _bash(self, command: str) -> tuple[int, str]:
+        state = self.folder / ".snippet-env"
+        env = {**os.environ, **self.variables, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+        script = f'set -a\n{command}\n__code=$?\nenv -0 > "{state}"\nexit $__code\n'
+        done = subprocess.run(
+            ["bash", "-c", script], cwd=self.folder, env=env, capture_output=True, text=True,
+            timeout=180,
+        )  # fmt: skip
+        if state.exists():
+            for entry in state.read_text().split("\0"):
+                name, _, value = entry.partition("=")
+                if name and name not in KEPT_OUT and env.get(name) != value:
+                    self.variables[name] = value
+            state.unlink()
+        return done.returncode, done.stdout + done.stderr
+
+
+@contextmanager
+def serving(folder: Path, variables: dict[str, str]) -> Iterator[int]:
+    """`edgeops serve` on the guide's workspace, on a free port, for one block."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    log = (folder / "serve.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "edgeops", "serve", "--port", str(port)],
+        cwd=folder, env={**os.environ, **variables}, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, (folder / "serve.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "edgeops serve did not start within 90 s"
+            time.sleep(0.2)
+        yield port
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def test_parse_reads_commands_output_and_directives() -> None:
+    markdown = (
+        "Intro\n\n<!-- snippet: file r.yaml -->\n```yaml\nname: x\n```\n\n"
+        "```console\n$ edgeops data list \\\n    --json\n[\n$ edgeops data versions\n```\n\n"
+        "<!-- snippet: server -->\n\n```console\n$ curl localhost:4810/healthz\n```\n"
+        "```bash\nedgeops agent run\n```\n"
+    )
+    blocks: list[Block] = parse(markdown)
+    assert [(b.kind, b.server) for b in blocks] == [
+        ("file", False), ("console", False), ("console", True),
+    ]  # fmt: skip
+    assert blocks[0].path == "r.yaml" and blocks[0].text == "name: x"
+    first, second = blocks[1].commands
+    assert first.text == "edgeops data list --json" and first.expected == ["["]
+    assert second.text == "edgeops data versions" and second.expected == []
+
+
+def test_expected_lines_match_loosely() -> None:
+    output = "┃ id ┃ label     ┃\n│ 1  │ badminton │\ndataset version 3f2a9c · 80 samples\n"
+    assert missing_lines(["│ 1 │ badminton │", "dataset version ... · 80 samples"], output) == []
+    assert missing_lines(["81 samples"], output) == ["81 samples"]
