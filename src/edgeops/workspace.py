@@ -18,13 +18,15 @@ from edgeops.data.importing import ImportReport, LabelFrom
 from edgeops.data.versions import Diff
 from edgeops.errors import InvalidInput, NotFound
 from edgeops.fleet.service import Fleet
-from edgeops.governance import audit, keys, users
+from edgeops.governance import audit, encryption, keys, users
 from edgeops.governance.audit import VerifyResult
+from edgeops.governance.encryption import DatabaseKeyRing, master_key_path
 from edgeops.governance.keys import Principal
 from edgeops.monitoring.service import Monitoring
 from edgeops.recipes.spec import Recipe
 from edgeops.store import db, staging
 from edgeops.store.blobs import BlobStore
+from edgeops.store.crypt import SealedBlobStore
 from edgeops.store.tables import (
     ApiKey,
     AuditEvent,
@@ -69,8 +71,10 @@ class Workspace:
             self.settings.home.mkdir(parents=True, exist_ok=True)
         self.engine = db.create_db_engine(self.settings.resolved_database_url())
         db.migrate(self.engine)
-        self.blobs = BlobStore(self.settings.resolved_blob_url())
         self._sessions = db.session_factory(self.engine)
+        # Sealed blobs (projects with encryption at rest) open with keys from the database.
+        self._keys = DatabaseKeyRing(self.engine, master_key_path(self.settings.home))
+        self.blobs: BlobStore = SealedBlobStore(self.settings.resolved_blob_url(), self._keys)
         self.actor = self.settings.user or getpass.getuser()
         self.projects = Projects(self)
         self.data = Data(self)
@@ -110,6 +114,7 @@ class Workspace:
         return Model(self, version)
 
     def close(self) -> None:
+        self._keys.close()
         self.engine.dispose()
 
     def __enter__(self) -> "Workspace":
@@ -168,8 +173,10 @@ class Data:
         progress: Any = None,
     ) -> ImportReport:
         with self._open(project) as (session, proj):
+            subject = samples.validate_subject(subject_id) if subject_id is not None else None
+            blobs = encryption.blobs_for(self._ws, session, proj, subject)
             return importing.import_files(
-                session, self._ws.blobs, proj, [Path(p) for p in paths],
+                session, blobs, proj, [Path(p) for p in paths],
                 actor=self._ws.actor, label=label, label_from=label_from, category=category,
                 hmac_key=hmac_key, interval_ms=interval_ms, subject_id=subject_id,
                 max_bytes=self._ws.settings.max_file_bytes, progress=progress,

@@ -171,3 +171,46 @@ def retention_apply(
             f"{report['raw_sample_days']} days · kept {report['kept_pinned']} pinned by releases"
             + ("" if dry_run else f" · redacted {redacted} dataset versions")
         )
+
+
+encryption_app = typer.Typer(help="Encryption at rest: sample blobs sealed per data subject.")
+app.add_typer(encryption_app, name="encryption")
+
+
+@encryption_app.command("enable")
+def encryption_enable(
+    ctx: typer.Context, project: ProjectOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Encrypt a project's sample blobs from now on (AES-256-GCM, a key per data subject), and
+    seal the ones it has. The master key is EDGEOPS_MASTER_KEY_FILE (default
+    <home>/secrets/master.key): back it up, without it nothing encrypted can be read.
+
+    Example: edgeops privacy encryption enable -p voice-commands
+    """
+    from edgeops.data import projects
+    from edgeops.governance import encryption
+
+    with workspace(ctx) as ws, ws.session() as session:
+        found = encryption.enable(ws, session, projects.get(session, project))
+    if as_json:
+        print_json(found)
+        return
+    console.print(f"[bold]{found['project']}[/] is encrypted at rest: "
+                  f"{found['blobs_sealed']} stored blobs sealed")  # fmt: skip
+
+
+@encryption_app.command("status")
+def encryption_status(
+    ctx: typer.Context, project: ProjectOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Whether a project is encrypted at rest, and how many subject keys it holds."""
+    from edgeops.data import projects
+    from edgeops.governance import encryption
+
+    with workspace(ctx) as ws, ws.session() as session:
+        found = encryption.status(session, projects.get(session, project))
+    if as_json:
+        print_json(found)
+        return
+    state = "encrypted at rest" if found["encrypted"] else "not encrypted"
+    console.print(f"[bold]{found['project']}[/]: {state} · {found['subject_keys']} subject keys")

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from edgeops.data.versions import REDACT
 from edgeops.errors import NotFound
 from edgeops.governance import audit
+from edgeops.governance.encryption import shred
 from edgeops.store.tables import (
     DatasetVersion,
     ModelVersion,
@@ -158,8 +159,10 @@ def erase(
                 ws, session, proj, rows, lambda entry: entry.get("subject_id") == subject,
                 erasure=erasure, flag_models=True, purge_feature_cache=purge_feature_cache,
             )  # fmt: skip
-            if part is None:
+            shredded = shred(session, proj, subject)
+            if part is None and not shredded:
                 continue
+            part = (part or _nothing(proj)) | {"key_shredded": shredded}
             audit.record(session, ws.actor, ERASE, f"subject:{certificate['subject_sha256'][:16]}",
                          proj.id, {**certificate, "projects": None, **part})  # fmt: skip
             certificate["projects"].append(part)
@@ -168,6 +171,12 @@ def erase(
     if certificate["projects"]:
         compact(ws)
     return certificate
+
+
+def _nothing(proj: Project) -> dict[str, Any]:
+    return {"project": proj.name, "samples_erased": 0, "blobs_deleted": 0,
+            "feature_cache_entries_deleted": 0, "feature_cache_purged": False,
+            "dataset_versions_redacted": [], "models_retrain_required": []}  # fmt: skip
 
 
 def secure_delete(session: Session) -> None:
