@@ -163,8 +163,8 @@ def test_retention_and_compaction(tmp_path: Path) -> None:
         store.append("p", _table([0, 1]))
     store.append("p", _table([0], model=2))
     compacted = store.compact("p", date(2026, 3, 1))
-    assert [f.name.split("_")[0] for f in compacted] == ["m1", "m2"]
-    assert sorted(compacted[0].parent.glob("*.parquet")) == compacted
+    assert [Path(f).name.split("_")[0] for f in compacted] == ["m1", "m2"]
+    assert sorted(str(f) for f in Path(compacted[0]).parent.glob("*.parquet")) == compacted
     assert store.read("p", model=2).num_rows == 1
     assert store.read("p").num_rows == 7
     removed = store.prune("p", keep_days=1, today=date(2026, 3, 2))

@@ -4,6 +4,7 @@ the telemetry's fields allow, and the findings a monitor turns into alerts.
 Pure: a profile and a pyarrow table in, an `Analysis` out (no database), so tests and the
 benchmark call it directly."""
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "min_device_rows": 30,  # fewer rows of one device: not named
     "mmd_rows": 500,  # live rows sampled for the multivariate test
 }
+# The telemetry columns `analyse` looks at (reading only these skips scores, errors, events).
+COLUMNS = ["time", "device", "label", "confidence", "anomaly", "features", "summary", "feedback"]
 THRESHOLD_NAMES = frozenset(DEFAULT_THRESHOLDS) | {
     "stale_after_s",
     "latency_ratio",
@@ -111,26 +114,27 @@ def _features(
         return
     sketch = profile.features
     column = table["device"] if keep.all() else table["device"].filter(pa.array(keep))
-    groups = _device_groups(column, limits)
-    alpha = limits["alpha"] / 2 if groups else limits["alpha"]
+    counts, tested = _binned(profile, matrix, column, limits)
+    alpha = limits["alpha"] / 2 if tested else limits["alpha"]
     drift = detectors.compare_numeric(
-        sketch.counts,
-        detectors.histogram(matrix, sketch.layout),
-        sketch.layout,
-        sketch.std,
-        alpha=alpha,
+        sketch.counts, counts, sketch.layout, sketch.std, alpha=alpha,
         min_effect=limits["min_effect"],
-    )
-    devices = _drifting_devices(profile, matrix, groups, alpha, limits["min_effect"])
+    )  # fmt: skip
+    devices = _drifting_devices(profile, tested, alpha, limits["min_effect"])
     rows = drift.rows(profile.feature_names)
     result.checks["features"] = rows
     rng = np.random.default_rng(seed)
     sample = matrix[rng.choice(len(matrix), min(len(matrix), int(limits["mmd_rows"])), False)]
     scale = np.where(sketch.std > 0, sketch.std, 1.0)
-    mmd, mmd_p = detectors.mmd_test(
-        (profile.reservoir - sketch.mean) / scale, (sample - sketch.mean) / scale, seed=seed
+    reference_rows, live_rows = (
+        (profile.reservoir - sketch.mean) / scale,
+        (sample - sketch.mean) / scale,
     )
-    result.checks["multivariate"] = {"mmd2": round(mmd, 6), "pvalue": mmd_p}
+    mmd, mmd_p = detectors.mmd_test(reference_rows, live_rows, seed=seed)
+    auc, auc_p = detectors.classifier_test(reference_rows, live_rows, seed=seed)
+    multivariate = {"mmd2": round(mmd, 6), "pvalue": mmd_p, "classifier_auc": round(auc, 6),
+                    "classifier_pvalue": auc_p}  # fmt: skip
+    result.checks["multivariate"] = multivariate
     on_devices = {name for device in devices for name in device["features"]}
     flagged = [i for i, row in enumerate(rows) if row["flagged"] or row["feature"] in on_devices]
     if flagged:
@@ -149,61 +153,83 @@ def _features(
                 {
                     "features": [rows[i] for i in flagged],
                     "devices": devices,
-                    "multivariate": result.checks["multivariate"],
+                    "multivariate": multivariate,
                 },
             )
         )
-    elif mmd_p < limits["alpha"]:
+    elif min(mmd_p, auc_p) < limits["alpha"] / 2:  # two tests of one family: alpha/2 each
         result.findings.append(
             Finding(
                 "multivariate_drift",
                 "info",
-                f"{model}: the joint distribution of the features moved (MMD p={mmd_p:.3g}) "
-                "although no single feature did",
-                {"multivariate": result.checks["multivariate"]},
+                f"{model}: the joint distribution of the features moved (MMD p={mmd_p:.3g}, "
+                f"classifier AUC {auc:.2f} p={auc_p:.3g}) although no single feature did",
+                {"multivariate": multivariate},
             )
         )
 
 
-def _device_groups(
-    devices: pa.ChunkedArray, limits: dict[str, float]
-) -> list[tuple[str, np.ndarray]]:
-    """(device, its row indices) for every device with enough rows, when there are two or
-    more such devices."""
-    encoded = pc.fill_null(devices, "").combine_chunks().dictionary_encode()
-    if len(encoded.dictionary) < 2:
-        return []
-    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
-    inverse = encoded.indices.to_numpy(zero_copy_only=False)
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
-    groups = [
-        (str(name), order[bounds[i] : bounds[i + 1]])
-        for i, name in enumerate(names)
-        if name and bounds[i + 1] - bounds[i] >= limits["min_device_rows"]
+def text_codes(column: pa.ChunkedArray) -> tuple[list[str | None], np.ndarray]:
+    """The distinct values of a text column (plain or dictionary-encoded, as the store reads
+    it) and each row's index into them; a missing value gets the index len(values)."""
+    encoded = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
+    encoded = encoded.unify_dictionaries()
+    if encoded.num_chunks == 0:
+        return [], np.zeros(0, dtype=np.intp)
+    values = encoded.chunk(0).dictionary.to_pylist()
+    codes = [
+        pc.fill_null(chunk.indices, len(values)).to_numpy(zero_copy_only=False)
+        for chunk in encoded.chunks
     ]
-    return sorted(groups, key=lambda group: group[0]) if len(groups) >= 2 else []
+    return values, np.concatenate(codes).astype(np.intp)
+
+
+def _binned(
+    profile: ReferenceProfile, matrix: np.ndarray, devices: pa.ChunkedArray,
+    limits: dict[str, float],
+) -> tuple[np.ndarray, list[tuple[str, int, detectors.NumericDrift]]]:  # fmt: skip
+    """The fleet's binned counts and, when two or more devices have `min_device_rows` rows,
+    each such device's comparison with the reference (untested p-values: Holm comes over all
+    of them together). One pass: the rows are grouped by device and each group is binned once;
+    the fleet's counts are the sum of the groups'."""
+    sketch = profile.features
+    names, codes = text_codes(devices)
+    sizes = np.bincount(codes, minlength=len(names) + 1)
+    tested = [c for c, name in enumerate(names) if name and sizes[c] >= limits["min_device_rows"]]
+    if len(tested) < 2:
+        return detectors.histogram(matrix, sketch.layout), []
+    order = np.argsort(codes, kind="stable")
+    grouped = matrix[order]
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+
+    def binned(code: int) -> np.ndarray:
+        return detectors.histogram(grouped[bounds[code] : bounds[code + 1]], sketch.layout, 1)
+
+    fleet = np.zeros((len(sketch.std), sketch.layout.slots), dtype=np.int64)
+    found = []
+    with ThreadPoolExecutor(2) as pool:
+        for code, counts in zip(
+            range(len(sizes)), pool.map(binned, range(len(sizes))), strict=True
+        ):
+            fleet += counts
+            if code in tested:
+                drift = detectors.compare_numeric(
+                    sketch.counts, counts, sketch.layout, sketch.std, alpha=1.0, min_effect=0
+                )
+                found.append((str(names[code]), int(sizes[code]), drift))
+    return fleet, sorted(found, key=lambda item: item[0])
 
 
 def _drifting_devices(
     profile: ReferenceProfile,
-    matrix: np.ndarray,
-    groups: list[tuple[str, np.ndarray]],
+    tested: list[tuple[str, int, detectors.NumericDrift]],
     alpha: float,
     min_effect: float,
 ) -> list[dict[str, Any]]:
     """The devices whose own rows drift, each with its drifting features (Holm over every
     device x feature tested)."""
-    if not groups:
+    if not tested:
         return []
-    sketch = profile.features
-    tested = []
-    for name, rows in groups:
-        counts = detectors.histogram(matrix[rows], sketch.layout, threads=1)
-        drift = detectors.compare_numeric(
-            sketch.counts, counts, sketch.layout, sketch.std, alpha=1.0, min_effect=0
-        )
-        tested.append((name, len(rows), drift))
     width = len(profile.feature_names)
     adjusted = detectors.holm(np.concatenate([d.pvalue for _, _, d in tested]))
     found = []
@@ -291,13 +317,16 @@ def _summary_reference(profile: ReferenceProfile) -> np.ndarray:
 
 
 def _label_counts(column: pa.ChunkedArray, labels: list[str]) -> dict[str, int]:
-    counts = pc.value_counts(pc.drop_null(column)).to_pylist()
+    values, codes = text_codes(column)
+    counts = np.bincount(codes, minlength=len(values) + 1)[: len(values)]
     found: dict[str, int] = {}
-    for item in counts:
-        name = str(item["values"])
+    for value, count in zip(values, counts.tolist(), strict=True):
+        if not count:
+            continue
+        name = str(value)
         if name not in labels and name.isdigit() and int(name) < len(labels):
             name = labels[int(name)]  # devices may send class indices
-        found[name] = found.get(name, 0) + int(item["counts"])
+        found[name] = found.get(name, 0) + int(count)
     return found
 
 

@@ -205,14 +205,16 @@ class Monitoring:
         project: str | None = None,
     ) -> "Analysis":
         """Every detector on `model`'s telemetry in [since, until), without raising alerts."""
-        from edgeops.monitoring.analysis import analyse
+        from edgeops.monitoring.analysis import COLUMNS, analyse
         from edgeops.training import registry
 
         with self._open(project) as (session, proj):
             version = registry.get(session, proj, model)
             profile = self._profile(version)
             name, number = proj.name, version.number
-        table = self.store.read(name, since=since, until=until, model=number, devices=devices)
+        table = self.store.read(
+            name, since=since, until=until, model=number, devices=devices, columns=COLUMNS
+        )
         return analyse(profile, table, thresholds, model=f"v{number}")
 
     def check(
@@ -248,7 +250,7 @@ class Monitoring:
         self, session: Session, proj: Project, monitor: Monitor, now: datetime, actor: str
     ) -> tuple[dict[str, Any], list[Alert]]:
         from edgeops.monitoring import alerts, collect, health
-        from edgeops.monitoring.analysis import analyse, thresholds_with_defaults
+        from edgeops.monitoring.analysis import COLUMNS, analyse, thresholds_with_defaults
         from edgeops.training import registry
 
         model = registry.get(session, proj, monitor.model_ref)
@@ -257,8 +259,9 @@ class Monitoring:
         seconds = monitor.window.get("seconds")
         since = now - (timedelta(seconds=seconds) if seconds else COUNT_LOOKBACK)
         table = self.store.read(
-            proj.name, since=since, until=now, model=model.number, devices=monitor.devices
-        )
+            proj.name, since=since, until=now, model=model.number, devices=monitor.devices,
+            columns=COLUMNS,
+        )  # fmt: skip
         if not seconds:
             table = table.slice(max(0, table.num_rows - int(monitor.window["count"])))
             if table.num_rows:

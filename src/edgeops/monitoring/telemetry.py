@@ -28,7 +28,9 @@ payload, device=device)` and may answer `{"ok": false, "error": ...}` on
 requests) are `Workspace.monitoring.commands(device)`, over HTTP at `GET .../telemetry/commands`.
 
 Records land in append-only Parquet files, one per batch, day and model, under
-`{home}/telemetry/project={name}/day={YYYY-MM-DD}/m{model}_*.parquet`; a day's files can be
+`{home}/telemetry/project={name}/day={YYYY-MM-DD}/m{model}_*.parquet` — or, when the workspace
+keeps its blobs in an object store (`EDGEOPS_BLOB_URL=s3://...`), under `{blob URL}/telemetry/`
+through the same fsspec backend, so every server process sees one store; a day's files can be
 compacted (one per model) and old days pruned (retention). Queries read them with pyarrow (the
 day and model pick the files; only the first and last day's rows are filtered by time) or
 DuckDB (`TelemetryStore.sql`).
@@ -36,7 +38,7 @@ DuckDB (`TelemetryStore.sql`).
 
 import json
 import math
-import shutil
+import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -45,11 +47,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cbor2
+import fsspec
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.dataset as ds  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
+from fsspec.implementations.local import LocalFileSystem
 
 from edgeops.errors import InvalidInput
 
@@ -102,6 +106,18 @@ SCHEMA = pa.schema(
         ("error", pa.string()),
         ("event", pa.string()),
     ]
+)
+# Text columns are stored dictionary-encoded (PARQUET) and read back that way: no string is
+# decoded, and grouping by device or counting labels works on small integer codes.
+TEXT_COLUMNS = ["device", "label", "feedback", "event"]
+READ_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if f.name in TEXT_COLUMNS else f
+        for f in SCHEMA
+    ]
+)
+READ_FORMAT = ds.ParquetFileFormat(
+    read_options=ds.ParquetReadOptions(dictionary_columns=TEXT_COLUMNS)
 )
 
 
@@ -290,15 +306,31 @@ def _summary(value: Any, where: str) -> list[int]:
 
 
 class TelemetryStore:
-    """Append-only Parquet files partitioned by project and day."""
+    """Append-only Parquet files partitioned by project and day, on any fsspec file system
+    (a local folder, or the workspace's object store such as `s3://bucket/prefix/telemetry`).
+    Paths are plain strings of that file system."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, url: str | Path) -> None:
+        self.url = str(url)
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        except (ValueError, ImportError) as exc:
+            raise InvalidInput(f"cannot use telemetry URL {self.url!r}: {exc}") from exc
+        self.root = self.root.rstrip("/")
+        self._local = isinstance(self.fs, LocalFileSystem)
 
-    def _day_dir(self, project: str, day: date) -> Path:
-        return self.root / f"project={project}" / f"day={day.isoformat()}"
+    def _base(self, project: str) -> str:
+        return f"{self.root}/project={project}"
 
-    def append(self, project: str, table: pa.Table) -> list[Path]:
+    def _day_dir(self, project: str, day: date) -> str:
+        return f"{self._base(project)}/day={day.isoformat()}"
+
+    def _fresh(self, path: str) -> None:
+        """Forget cached listings: other processes append and prune too."""
+        if not self._local:
+            self.fs.invalidate_cache(path)
+
+    def append(self, project: str, table: pa.Table) -> list[str]:
         """Write `table` (SCHEMA) as one new file per day and model it covers (the model is in
         the file's name, `m{model}_...`, so reading one model's rows filters no rows)."""
         if table.num_rows == 0:
@@ -314,14 +346,21 @@ class TelemetryStore:
             )
         return written
 
-    @staticmethod
-    def _write(folder: Path, stem: str, table: pa.Table) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{stem}-{uuid.uuid4().hex[:8]}.parquet"
-        temporary = folder / f".{target.name}.tmp"
-        pq.write_table(table, temporary, **PARQUET)
-        temporary.rename(target)  # readers never see half a file
+    def _write(self, folder: str, stem: str, table: pa.Table) -> str:
+        target = f"{folder}/{stem}-{uuid.uuid4().hex[:8]}.parquet"
+        if self._local:
+            os.makedirs(folder, exist_ok=True)
+            temporary = f"{folder}/.{target.rsplit('/', 1)[1]}.tmp"
+            pq.write_table(table, temporary, **PARQUET)
+            os.replace(temporary, target)  # readers never see half a file
+        else:
+            buffer = pa.BufferOutputStream()
+            pq.write_table(table, buffer, **PARQUET)
+            self.fs.pipe_file(target, buffer.getvalue().to_pybytes())  # one atomic PUT
         return target
+
+    def _listing(self, pattern: str) -> list[str]:
+        return sorted(str(p) for p in self.fs.glob(pattern))
 
     def files(
         self,
@@ -329,20 +368,22 @@ class TelemetryStore:
         since: datetime | None = None,
         until: datetime | None = None,
         model: int | None = None,
-    ) -> list[Path]:
+    ) -> list[str]:
         """The files holding the project's rows of the days [since, until] (and one model)."""
-        base = self.root / f"project={project}"
-        if not base.exists():
-            return []
+        base = self._base(project)
+        self._fresh(base)
         first = since.date().isoformat() if since is not None else ""
         last = until.date().isoformat() if until is not None else "9999"
-        pattern = f"m{model}_*.parquet" if model is not None else "m*.parquet"
-        return sorted(
-            file
-            for folder in base.glob("day=*")
-            if first <= folder.name[4:] <= last
-            for file in folder.glob(pattern)
-        )
+        name = f"m{model}_*.parquet" if model is not None else "m*.parquet"
+        return [
+            path
+            for path in self._listing(f"{base}/day=*/{name}")
+            if first <= path.rsplit("/", 2)[1][4:] <= last
+        ]
+
+    def _dataset(self, paths: list[str]) -> ds.Dataset:
+        return ds.dataset(paths, schema=READ_SCHEMA, format=READ_FORMAT,
+                          filesystem=None if self._local else self.fs)  # fmt: skip
 
     def read(
         self,
@@ -354,14 +395,18 @@ class TelemetryStore:
         devices: Iterable[str] | None = None,
         columns: list[str] | None = None,
     ) -> pa.Table:
-        """Rows of `project` in [since, until), oldest first. Only the files of the first and
-        last day are filtered by time; whole days in between are read as they are."""
+        """Rows of `project` in [since, until), oldest first (READ_SCHEMA: text columns come
+        dictionary-encoded, as they are stored, which saves decoding a million strings). Only
+        the files of the first and last day are filtered by time; whole days in between are
+        read as they are."""
         wanted = columns or SCHEMA.names
         needed = list(dict.fromkeys([*wanted, "time"]))
         kind = SCHEMA.field("time").type
-        parts = []
-        for file in self.files(project, since, until, model):
-            day = file.parent.name[4:]
+        chosen = list(devices) if devices is not None else None
+        groups: dict[str | None, list[str]] = {}
+        conditions: dict[str | None, Any] = {}
+        for path in self.files(project, since, until, model):
+            day = path.rsplit("/", 2)[1][4:]
             clauses = [
                 pc.field("time") >= pa.scalar(since, kind)
                 if since is not None and day == since.date().isoformat()
@@ -369,24 +414,21 @@ class TelemetryStore:
                 pc.field("time") < pa.scalar(until, kind)
                 if until is not None and day == until.date().isoformat()
                 else None,
-                pc.field("device").isin(list(devices)) if devices is not None else None,
+                pc.field("device").isin(chosen) if chosen is not None else None,
             ]
             condition = None
             for clause in clauses:
                 if clause is not None:
                     condition = clause if condition is None else condition & clause
-            parts.append(file if condition is None else (file, condition))
-        if not parts:
-            return SCHEMA.empty_table().select(wanted)
-        plain = [str(p) for p in parts if isinstance(p, Path)]
-        tables = []
-        if plain:
-            dataset = ds.dataset(plain, schema=SCHEMA, format="parquet")
-            tables.append(dataset.to_table(columns=needed))
-        for part in parts:
-            if not isinstance(part, Path):
-                dataset = ds.dataset([str(part[0])], schema=SCHEMA, format="parquet")
-                tables.append(dataset.to_table(columns=needed, filter=part[1]))
+            key = None if condition is None else str(condition)
+            groups.setdefault(key, []).append(path)
+            conditions[key] = condition
+        if not groups:
+            return READ_SCHEMA.empty_table().select(wanted)
+        tables = [
+            self._dataset(paths).to_table(columns=needed, filter=conditions[key])
+            for key, paths in groups.items()
+        ]
         table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
         times = table["time"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
         if len(times) > 1 and (np.diff(times) < 0).any():  # files hold batches in any order
@@ -401,25 +443,26 @@ class TelemetryStore:
         since: datetime | None = None,
     ) -> list[tuple[Any, ...]]:
         """Run DuckDB `query` over the project's rows (from the day of `since` on), visible as
-        the view `telemetry`."""
+        the view `telemetry` with the scalar columns (no lists: features, scores, summary).
+        pyarrow reads them through the store's file system, so this works on S3 as well."""
         import duckdb
 
         files = self.files(project, since)
+        columns = [f.name for f in SCHEMA if not pa.types.is_list(f.type)]
+        table = (
+            self._dataset(files).to_table(columns=columns)
+            if files
+            else READ_SCHEMA.empty_table().select(columns)
+        )
         with duckdb.connect() as connection:
-            if files:
-                paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-                connection.execute(
-                    f"CREATE VIEW telemetry AS SELECT * FROM read_parquet([{paths}])"
-                )
-            else:
-                connection.register("telemetry", SCHEMA.empty_table())
+            connection.register("telemetry", table)
             return connection.execute(query, parameters or {}).fetchall()
 
     def days(self, project: str) -> list[date]:
-        base = self.root / f"project={project}"
-        if not base.exists():
-            return []
-        return sorted(date.fromisoformat(p.name[4:]) for p in base.glob("day=*") if p.is_dir())
+        base = self._base(project)
+        self._fresh(base)
+        found = self.fs.glob(f"{base}/day=*")
+        return sorted(date.fromisoformat(str(p).rsplit("/", 1)[1][4:]) for p in found)
 
     def prune(self, project: str, keep_days: int, today: date | None = None) -> list[date]:
         """Retention: delete the days older than `keep_days`; returns the days removed."""
@@ -428,23 +471,26 @@ class TelemetryStore:
         cutoff = (today or datetime.now(UTC).date()) - timedelta(days=keep_days - 1)
         removed = [d for d in self.days(project) if d < cutoff]
         for day in removed:
-            shutil.rmtree(self._day_dir(project, day))
+            self.fs.rm(self._day_dir(project, day), recursive=True)
+        if removed:
+            self._fresh(self._base(project))
         return removed
 
-    def compact(self, project: str, day: date) -> list[Path]:
+    def compact(self, project: str, day: date) -> list[str]:
         """Merge a day's files into one per model (fewer, larger files read faster)."""
         folder = self._day_dir(project, day)
+        self._fresh(folder)
         merged = []
-        models = sorted({f.name.split("_")[0] for f in folder.glob("m*.parquet")})
-        for model in models:
-            files = sorted(folder.glob(f"{model}_*.parquet"))
-            if len(files) < 2:
-                merged.extend(files)
+        files = self._listing(f"{folder}/m*.parquet")
+        for model in sorted({f.rsplit("/", 1)[1].split("_")[0] for f in files}):
+            group = [f for f in files if f.rsplit("/", 1)[1].startswith(f"{model}_")]
+            if len(group) < 2:
+                merged.extend(group)
                 continue
-            table = pa.concat_tables([pq.read_table(f, schema=SCHEMA) for f in files])
+            table = ds.dataset(group, schema=SCHEMA, format="parquet",
+                               filesystem=None if self._local else self.fs).to_table()  # fmt: skip
             merged.append(self._write(folder, f"{model}_compacted", table.sort_by("time")))
-            for file in files:
-                file.unlink()
+            self.fs.rm(group)
         return merged
 
 
@@ -475,8 +521,11 @@ def summary_counts(table: pa.Table, features: int) -> np.ndarray:
 
 
 def store_for(ws: "Workspace") -> TelemetryStore:
-    """The workspace's telemetry store (under its home)."""
-    return TelemetryStore(ws.settings.home / "telemetry")
+    """The workspace's telemetry store: beside its blobs (`{blob URL}/telemetry`, so an S3
+    workspace keeps telemetry in S3 too), or in the home when blobs are local by default."""
+    if ws.settings.blob_url is None:
+        return TelemetryStore(ws.settings.home / "telemetry")
+    return TelemetryStore(ws.settings.blob_url.rstrip("/") + "/telemetry")
 
 
 def ingest(
