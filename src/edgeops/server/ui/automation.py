@@ -123,13 +123,12 @@ def _run_context(request: Request, project: str, run_id: int) -> dict[str, Any]:
     run = automation.get_run(run_id, project=project)
     waiting = next((s for s in run["steps"] if s["status"] == "waiting"), None)
     message = ""
-    if waiting is not None:
-        try:
-            steps = automation.show(run["workflow"], project=project)["spec"]["steps"]
-            found = next((s for s in steps if s["id"] == waiting["step"]), {})
-            message = str(found.get("with", found.get("params", {})).get("message", ""))
-        except EdgeopsError:
-            message = ""
+    if waiting is not None:  # the approval step's question, from the workflow's spec
+        steps: list[dict[str, Any]] = automation.show(run["workflow"], project=project)["spec"][
+            "steps"
+        ]
+        found = next((s for s in steps if s["id"] == waiting["step"]), {})
+        message = str((found.get("with") or {}).get("message", ""))
     return {
         "run": run,
         "bars": timeline(run, time.time()),
