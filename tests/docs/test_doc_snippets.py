@@ -32,6 +32,7 @@ GUIDES = sorted(
     for path in DOCS.glob("*.md")
     if any(block.kind == "console" for block in parse(path.read_text(encoding="utf-8")))
 )
+CAPTURE = re.compile(r"^(\w+)=\$\((edgeops [^|()`;&<>]*)((?:\|[^|()`;&<>]+)*)\)$")
 SHELL_SYNTAX = re.compile(r"[|&;<>`()]|^\w+=")
 VENV_BIN = str(Path(sys.executable).parent)
 KEPT_OUT = {"PWD", "OLDPWD", "SHLVL", "_"}
@@ -84,13 +85,26 @@ class GuideRun:
         self.runner = CliRunner()
 
     def run(self, command: str) -> tuple[int, str]:
+        captured = CAPTURE.match(command)
+        if captured:  # NAME=$(edgeops ... | filter): the edgeops part here, the filter in bash
+            name, inner, filters = captured.groups()
+            code, output = self._edgeops(inner, stdout_only=True)
+            if code == 0 and filters.strip():
+                done = subprocess.run(["bash", "-c", filters.strip().lstrip("|")], input=output,
+                                      capture_output=True, text=True, timeout=60)  # fmt: skip
+                code, output = done.returncode, done.stdout + done.stderr
+            self.variables[name] = output.rstrip("\n")
+            return code, output
         if SHELL_SYNTAX.search(command) or not command.startswith("edgeops "):
             return self._bash(command)
+        return self._edgeops(command)
+
+    def _edgeops(self, command: str, stdout_only: bool = False) -> tuple[int, str]:
         expanded = string.Template(command).safe_substitute(self.variables)
         result = self.runner.invoke(app, shlex.split(expanded)[1:], env=self.variables)
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
-        return result.exit_code, result.output
+        return result.exit_code, result.stdout if stdout_only else result.output
 
     def _bash(self, command: str) -> tuple[int, str]:
         state = self.folder / ".snippet-env"
