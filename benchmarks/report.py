@@ -181,7 +181,7 @@ def ratios(result: Any) -> list[tuple[str, Any]]:
         (key, value)
         for key, value in flatten(result).items()
         if isinstance(value, int | float) and not isinstance(value, bool)
-        and any(word in key.rsplit(".", 1)[-1] or word in key for word in ("ratio", "speedup"))
+        and any(word in key for word in ("ratio", "speedup", "speed_up"))
         and "target" not in key
     ]  # fmt: skip
 
