@@ -8,8 +8,10 @@ import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import yaml
 from rich.console import Console
 
 from edgeops.data.formats.ei import sign_ei
@@ -34,6 +36,7 @@ learner:
 """
 NN_LEARNER = "name: nn-classifier\n  params: {layers: [{dense: 20}, {dense: 10}], epochs: 30}"
 TREES_LEARNER = "name: trees\n  params: {trees: 20, max_depth: 6}"
+TREES = {"name": "trees", "params": {"trees": 20, "max_depth": 6}}  # the same, as data
 MARKER = ".edgeops-demo"
 SENSORS = [
     {"name": "accX", "units": "m/s2"},
@@ -79,8 +82,22 @@ def _damage(paths: list[Path]) -> None:
     (paths[0].parent / "walking.truncated.json").write_bytes(paths[1].read_bytes()[:300])
 
 
-def run(folder: Path, console: Console, invoke: Callable[[list[str]], int]) -> None:
-    """Run the demo in `folder` (wiped first if an earlier demo made it)."""
+def recipe_from_template(template: str, learner: dict[str, Any] | None = None) -> str:
+    """The `motion` template, fitted to the watch: its six axes at 10 Hz, 5 s windows."""
+    recipe = yaml.safe_load(template)
+    recipe["name"] = "basic-motions"
+    recipe["input"].update(axes=[s["name"] for s in SENSORS], frequency_hz=10, window_ms=5000,
+                           stride_ms=2500, zero_pad=False)  # fmt: skip
+    recipe["features"][0]["params"]["fft_length"] = 32
+    if learner is not None:
+        recipe["learner"] = learner
+    return str(yaml.safe_dump(recipe, sort_keys=False))
+
+
+def run(folder: Path, console: Console, invoke: Callable[[list[str]], int], *,
+        serve: bool = True, devices: int = 50) -> None:  # fmt: skip
+    """Run the demo in `folder` (wiped first if an earlier demo made it); with `serve`, leave
+    the server running at the end until Ctrl-C."""
     if folder.exists():
         if not (folder / MARKER).exists():
             raise SystemExit(f"{folder} exists and is not a demo folder; pick another --home")
@@ -118,10 +135,13 @@ def run(folder: Path, console: Console, invoke: Callable[[list[str]], int]) -> N
     step("14. a sample that came over HTTP", "data", "show", str(ids[-1]))
     step("15. who did what, hash-chained", "audit", "log", "--limit", "6")
     step("16. nobody edited the log", "audit", "verify")
+    template = folder / "motion-template.yaml"
+    step("17. a recipe from the `motion` template", "recipe", "new", "--template", "motion",
+         "--out", str(template))  # fmt: skip
     recipe = folder / "basic-motions.yaml"
-    recipe.write_text(RECIPE)
-    console.rule("[bold]17. a recipe: 5 s windows of the six axes, spectral + statistics")
-    console.print(RECIPE, highlight=False, markup=False)
+    recipe.write_text(recipe_from_template(template.read_text()))
+    console.rule("[bold]    fitted to the watch: 5 s windows of the six axes at 10 Hz")
+    console.print(recipe.read_text(), highlight=False, markup=False)
     step("18. valid, and versioned by its hash", "recipe", "validate", str(recipe))
     step("19. features of version 1, and how well they separate the labels",
          "features", "explore", "--recipe", str(recipe), "--version", versions[1],
@@ -131,7 +151,7 @@ def run(folder: Path, console: Console, invoke: Callable[[list[str]], int]) -> N
          "train", "--recipe", str(recipe), "--data", versions[1], "--seed", "1",
          "--plot", str(folder / "confusion.png"))  # fmt: skip
     trees = folder / "basic-motions-trees.yaml"
-    trees.write_text(RECIPE.replace(NN_LEARNER, TREES_LEARNER))
+    trees.write_text(recipe_from_template(template.read_text(), TREES))
     step("21. a random forest on the reviewed version 2, following v1",
          "train", "--recipe", str(trees), "--data", versions[0], "--parent", "v1")  # fmt: skip
     step("22. the registry, with lineage", "models", "list")
@@ -140,6 +160,35 @@ def run(folder: Path, console: Console, invoke: Callable[[list[str]], int]) -> N
     step("25. re-test production on version 1's test split", "test", "production",
          "--data", versions[1])  # fmt: skip
     console.print(f"open {folder / 'confusion.png'} for the confusion matrix", style="bold")
+    _close_the_loop(folder, home, console, invoke, trees, serve, devices)
+
+
+def _close_the_loop(folder: Path, home: Path, console: Console, invoke: Callable[[list[str]], int],
+                    recipe: Path, serve: bool, devices: int) -> None:  # fmt: skip
+    from edgeops.demo import report
+    from edgeops.demo.loop import Loop
+
+    loop = Loop(folder, home, console, invoke, devices, serve)
+    recordings, labels = basic_motions()
+    journal = loop.run(recordings, labels, recipe)
+    page = report.write(folder, journal, loop.url if serve else None)
+    console.rule("[bold]the loop is closed")
+    console.print(f"report: {page}", style="bold", highlight=False)
+    if not serve:
+        loop.stop_server()
+        return
+    console.print(
+        f"the server (and the studio) stays up at [bold]{loop.url}[/]; an admin key for the "
+        f"API: {loop.admin['x-api-key']}  — Ctrl-C to stop",
+        highlight=False,
+    )
+    try:
+        assert loop.server is not None
+        loop.server.wait()
+    except KeyboardInterrupt:
+        console.print("stopping the server")
+    finally:
+        loop.stop_server()
 
 
 def _collect_from_a_device(home: Path, console: Console) -> list[int]:
@@ -170,23 +219,23 @@ def _collect_from_a_device(home: Path, console: Console) -> list[int]:
         port = server.servers[0].sockets[0].getsockname()[1]
         console.print(f"$ edgeops serve --port {port}", style="cyan", highlight=False)
 
-        console.rule("[bold]13. the watch streams 1-second windows, signed with the project key")
-        recordings, _ = basic_motions()
+        console.rule("[bold]13. the watch streams 5-second windows, signed with the project key")
+        recordings, labels = basic_motions()
         with httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"x-api-key": secret}
         ) as http:
             for index in range(5):
                 payload = {"device_name": "watch-9", "device_type": "SMARTWATCH",
                            "interval_ms": 100, "sensors": SENSORS,
-                           "values": (recordings[index][:10] * 1.01).tolist()}  # fmt: skip
+                           "values": (recordings[index][:50] * 1.01).tolist()}  # fmt: skip
                 answer = http.post("/api/training/data", content=sign_ei(payload, hmac_key),
                                    headers={"x-file-name": f"watch.{index}.json",
-                                            "x-label": "badminton"})  # fmt: skip
+                                            "x-label": labels[index].lower()})  # fmt: skip
                 if index == 0:
                     console.print(
                         "$ curl -X POST http://127.0.0.1:PORT/api/training/data "
                         "-H 'x-api-key: …' -H 'x-file-name: watch.0.json' "
-                        "-H 'x-label: badminton' --data-binary @watch.0.json",
+                        f"-H 'x-label: {labels[0].lower()}' --data-binary @watch.0.json",
                         style="cyan", highlight=False,
                     )  # fmt: skip
                 console.print(f"  {answer.status_code} {answer.text}")
