@@ -120,8 +120,16 @@ def demo(
     home: Annotated[
         Path, typer.Option("--home", help="Folder for the demo's data and workspace")
     ] = Path(".demo"),
+    serve: Annotated[
+        bool,
+        typer.Option("--serve/--no-serve", help="Leave the server running at the end (Ctrl-C)"),
+    ] = True,
+    devices: Annotated[
+        int, typer.Option("--devices", min=4, max=1000, help="Simulated watches in the fleet")
+    ] = 50,
 ) -> None:
-    """Run the lifecycle on real data (BasicMotions) with the real commands, step by step."""
+    """The closed loop on real data (BasicMotions), step by step with the real commands: train,
+    build, release, roll out to simulated watches, detect a drift, collect, retrain, clear it."""
     from edgeops import demo as demo_module
 
     command = typer.main.get_command(app)
@@ -130,4 +138,4 @@ def demo(
         result = command.main(args=args, prog_name="edgeops", standalone_mode=False)
         return result if isinstance(result, int) else 0
 
-    demo_module.run(home, console, invoke)
+    demo_module.run(home, console, invoke, serve=serve, devices=devices)
