@@ -1,7 +1,7 @@
--- wrk script for benchmarks/fleet.py: device check-ins, each request from the next of N
--- devices (their keys, one a line, in the file given as the first argument).
+-- wrk script for benchmarks/fleet.py: device check-ins, each request from one of N devices
+-- picked at random (their keys, one a line, in the file given as the first argument), so that
+-- every device checks in about as often as the others, however fast the server is.
 local keys = {}
-local next_key = 0
 local counter = 0
 
 function setup(thread)
@@ -13,12 +13,11 @@ function init(args)
   for line in io.lines(args[1]) do
     keys[#keys + 1] = line
   end
-  next_key = id * 7919
+  math.randomseed(os.time() * 1000 + id)
 end
 
 function request()
-  next_key = next_key + 1
-  local key = keys[(next_key % #keys) + 1]
+  local key = keys[math.random(#keys)]
   local body = '{"installed":"1.0.0","health":{"status":"ok","error_rate":0.0,"uptime_s":3600}}'
   return wrk.format("POST", nil, {["x-api-key"] = key, ["content-type"] = "application/json"},
                     body)

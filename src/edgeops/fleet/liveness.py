@@ -17,19 +17,23 @@ log = logging.getLogger(__name__)
 class LivenessWriter:
     """Buffers (device, seen at, health) and writes the newest per device every `every_s`
     seconds from its own thread. What is buffered is liveness only: a crash loses at most
-    `every_s` of it, and the next check-in restores it."""
+    `every_s` of it, and the next check-in restores it. A row already seen later (a check-in
+    written at once, perhaps by another server process) is left as it is."""
 
     def __init__(self, sessions: sessionmaker[Session], every_s: float = 0.5) -> None:
         self._sessions = sessions
         self._every_s = every_s
-        self._pending: dict[int, tuple[datetime, dict[str, Any]]] = {}
+        self._pending: dict[int, tuple[datetime, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="edgeops-liveness", daemon=True)
         self._thread.start()
 
-    def note(self, device_pk: int, seen_at: datetime, health: dict[str, Any]) -> None:
+    def note(self, device_pk: int, seen_at: datetime, health: dict[str, Any] | None) -> None:
+        """Record at the next flush that the device was seen (and its health, unless None)."""
         with self._lock:
+            if health is None and device_pk in self._pending:
+                health = self._pending[device_pk][1]
             self._pending[device_pk] = (seen_at, health)
 
     def flush(self) -> int:
@@ -37,16 +41,21 @@ class LivenessWriter:
             pending, self._pending = self._pending, {}
         if not pending:
             return 0
-        rows = [{"pk": pk, "seen": seen, "health": health}
-                for pk, (seen, health) in sorted(pending.items())]  # fmt: skip
-        statement = (
-            update(Device)
-            .where(Device.id == bindparam("pk"))
-            .values(last_seen_at=bindparam("seen"), health=bindparam("health"))
+        rows = sorted(pending.items())
+        seen = [{"pk": pk, "seen": at} for pk, (at, health) in rows if health is None]
+        healthy = [{"pk": pk, "seen": at, "health": health} for pk, (at, health) in rows
+                   if health is not None]  # fmt: skip
+        newer = (Device.id == bindparam("pk")) & (
+            Device.last_seen_at.is_(None) | (Device.last_seen_at <= bindparam("seen"))
         )
+        statement = update(Device).where(newer).values(last_seen_at=bindparam("seen"))
         try:
             with self._sessions() as session:
-                session.connection().execute(statement, rows)
+                connection = session.connection()
+                if seen:
+                    connection.execute(statement, seen)
+                if healthy:
+                    connection.execute(statement.values(health=bindparam("health")), healthy)
                 session.commit()
         except Exception:
             with self._lock:  # keep them for the next try, unless newer ones came meanwhile

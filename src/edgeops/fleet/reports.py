@@ -1,6 +1,7 @@
 """What devices tell the server (check-ins with health, update status reports) and what the
 server answers: the update offer, naming TUF targets the device then fetches and verifies."""
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from edgeops.errors import InvalidInput, NotFound
 from edgeops.fleet import rollouts
+from edgeops.fleet.checkins import Assignment
 from edgeops.fleet.devices import _new_device, get
 from edgeops.governance import audit
 from edgeops.store.tables import Device, Project, Release
@@ -30,6 +32,10 @@ class Health(BaseModel):
     uptime_s: float | None = Field(None, ge=0)
     boot_count: int | None = Field(None, ge=0)
     detail: str = Field("", max_length=500)
+
+    def recorded(self) -> dict[str, Any]:
+        """As the device row keeps it."""
+        return self.model_dump(exclude_none=True)
 
     @property
     def failing(self) -> bool:
@@ -85,53 +91,55 @@ def _release(session: Session, device: Device, version: str) -> Release:
     return release
 
 
+def routine(report: CheckIn, installed: str | None) -> bool:
+    """Whether a check-in changes nothing but "last seen" and health: the device runs what the
+    server believes (`installed`), is not failing, and sends no attributes."""
+    return (
+        not report.attributes
+        and (report.installed is None or report.installed == installed)
+        and (report.health is None or not report.health.failing)
+    )
+
+
 def checkin(
     session: Session, project: Project, device_id: str, report: CheckIn, now: datetime,
     actor: str, liveness: "LivenessWriter | None" = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> Assignment:  # fmt: skip
     """Note that the device is alive, what it runs and how it feels; answer with its update.
-    With `liveness`, a check-in that changes nothing else leaves its write to that writer."""
+    With `liveness`, a routine check-in leaves its write to that writer (a device's first
+    check-in is written at once)."""
     device = _device(session, project, device_id, report.device_type, now, actor)
-    health = report.health.model_dump(exclude_none=True) if report.health else device.health
-    routine = (
-        liveness is not None and device.id is not None and not report.attributes
-        and (report.installed is None or _same_release(session, device, report.installed))
-        and (report.health is None or not report.health.failing)
-        and device not in session.new
-    )  # fmt: skip
-    if routine:
-        assert liveness is not None
-        liveness.note(device.id, now, health)
-        return {"device_id": device.device_id, "update": offer(session, device),
-                "next_checkin_s": CHECKIN_INTERVAL_S}  # fmt: skip
+    installed = _version(session, device.installed_release_id)
+    seen_before = device.last_seen_at is not None
+    if liveness is not None and seen_before and routine(report, installed):
+        liveness.note(device.id, now, report.health.recorded() if report.health else None)
+        return assignment(session, device, installed)
     device.last_seen_at = now
-    installed = device.installed_release_id
-    if report.installed is not None:
-        current = session.get(Release, installed) if installed is not None else None
-        if current is None or current.version != report.installed:
-            installed = _release(session, device, report.installed).id
-    if installed != device.installed_release_id:
-        device.installed_release_id = installed
+    if report.installed is not None and report.installed != installed:
+        device.installed_release_id = _release(session, device, report.installed).id
+        installed = report.installed
         audit.record(session, actor, "device.installed", f"device:{device_id}", project.id,
                      {"release": report.installed})  # fmt: skip
     if report.health is not None:
-        device.health = report.health.model_dump(exclude_none=True)
+        device.health = report.health.recorded()
         if report.health.failing:
             rollouts.note_health(session, device, now)
     if report.attributes:
         device.attributes = {**device.attributes, **report.attributes}
-    return {
-        "device_id": device.device_id,
-        "update": offer(session, device),
-        "next_checkin_s": CHECKIN_INTERVAL_S,
-    }
+    return assignment(session, device, installed)
 
 
-def _same_release(session: Session, device: Device, version: str) -> bool:
-    if device.installed_release_id is None:
-        return False
-    current = session.get(Release, device.installed_release_id)
-    return current is not None and current.version == version
+def assignment(session: Session, device: Device, installed: str | None) -> Assignment:
+    """The check-in answer for `device`, encoded once (a server keeps it for routine check-ins)."""
+    answer = {"device_id": device.device_id, "update": offer(session, device),
+              "next_checkin_s": CHECKIN_INTERVAL_S}  # fmt: skip
+    encoded = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+    return Assignment(device.id, installed, encoded)
+
+
+def _version(session: Session, release_id: int | None) -> str | None:
+    release = session.get(Release, release_id) if release_id is not None else None
+    return release.version if release is not None else None
 
 
 def offer(session: Session, device: Device) -> dict[str, Any] | None:

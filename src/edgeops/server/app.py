@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from edgeops import __version__
 from edgeops.data.ingest import Ingestor
 from edgeops.errors import Conflict, EdgeopsError, InvalidInput, NotFound, StorageUnavailable
+from edgeops.fleet.checkins import CheckinCache
 from edgeops.fleet.liveness import LivenessWriter
 from edgeops.server import api, ei, models, telemetry, ui
 from edgeops.server import fleet as fleet_routes
@@ -87,6 +88,7 @@ def create_app(
             bridge.stop()
         app.state.ingestor.close()
         app.state.liveness.close()
+        app.state.checkins.close()
 
     app = FastAPI(
         title="edgeops",
@@ -97,6 +99,7 @@ def create_app(
     app.state.ws = ws
     app.state.ingestor = Ingestor(ws._sessions, ws.blobs)
     app.state.liveness = LivenessWriter(ws._sessions)
+    app.state.checkins = CheckinCache(ws._sessions)
     app.state.keys = KeyCache(ws._sessions, limits.key_cache_s)
     app.state.projects = ProjectCache(ws._sessions, limits.key_cache_s)
     app.state.limiter = RateLimiter(limits.rate_per_key, limits.burst_per_key)

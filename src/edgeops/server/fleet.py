@@ -1,24 +1,27 @@
 """The fleet over HTTP: devices enrol, check in and report update status; they fetch TUF
 metadata and targets; operators manage devices, releases and rollouts (docs/fleet-protocol.md)."""
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from edgeops.data import projects
 from edgeops.fleet import devices, releases, reports, rollouts, tuf_repo
+from edgeops.fleet.checkins import CheckinCache
 from edgeops.fleet.liveness import LivenessWriter
 from edgeops.governance.keys import Principal
 from edgeops.governance.roles import Permission
 from edgeops.server.auth import project_for, require
+from edgeops.server.security import StrictBody
 from edgeops.store.tables import Project, Release, utcnow
 from edgeops.workspace import Workspace
 
@@ -48,9 +51,50 @@ def _liveness(request: Request) -> LivenessWriter:
     return writer
 
 
-def _device_project(request: Request, principal: Principal, project: str) -> Project:
+def _remembered(permission: Permission) -> Any:
+    """`require(permission)`, with the keys it admits remembered by the server's check-in
+    memory (dropped within about a second of any change anywhere: revoking a key writes an audit
+    event), so that a device's frequent check-ins cost no key lookup."""
+    check = require(permission).dependency
+
+    async def remembered(
+        request: Request,
+        x_api_key: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Principal:
+        checkins = _checkins(request)
+        digest = hashlib.sha256(
+            f"{x_api_key}\n{authorization}".encode(errors="replace")
+        ).hexdigest()
+        known = checkins.principal(permission.value, digest)
+        if known is None:
+            epoch = checkins.epoch
+            admitted: Principal = await check(request, x_api_key, authorization)
+            checkins.keep_principal(permission.value, digest, admitted, epoch)
+            return admitted
+        wait = request.app.state.limiter.wait_time(known.actor)
+        if wait > 0:  # as `require` answers it
+            retry = str(max(1, round(wait + 0.5)))
+            raise HTTPException(429, f"rate limit reached for this key; retry in {wait:.2f} s",
+                                headers={"Retry-After": retry})  # fmt: skip
+        return known
+
+    remembered.permission = permission  # type: ignore[attr-defined]  # read by the route audit
+    return Depends(remembered)
+
+
+CheckinKey = Annotated[Principal, _remembered(Permission.UPDATES_READ)]
+
+
+def _checkins(request: Request) -> CheckinCache:
+    """The app's memory of check-in answers (it starts and stops with the app)."""
+    checkins: CheckinCache = request.app.state.checkins
+    return checkins
+
+
+async def _device_project(request: Request, principal: Principal, project: str) -> Project:
     """A device key's own project, from the server's project cache (check-ins are frequent)."""
-    found: Project = request.app.state.projects.get(principal)
+    found: Project = await request.app.state.projects.get_async(principal)
     if found.name != project:
         raise HTTPException(403, f"this key belongs to another project, not {project!r}")
     return found
@@ -62,14 +106,14 @@ def _device_id(principal: Principal) -> str:
     return principal.device_id
 
 
-class EnrolIn(BaseModel):
+class EnrolIn(StrictBody):
     token: str = Field(max_length=200)
     device_id: str = Field(max_length=128)
     device_type: str | None = Field(None, max_length=64)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
-class RegisterIn(BaseModel):
+class RegisterIn(StrictBody):
     device_id: str = Field(max_length=128)
     device_type: str = Field(max_length=64)
     attributes: dict[str, Any] = Field(default_factory=dict)
@@ -77,7 +121,7 @@ class RegisterIn(BaseModel):
     groups: list[str] = Field(default_factory=list, max_length=64)
 
 
-class TagIn(BaseModel):
+class TagIn(StrictBody):
     add_tags: list[str] = Field(default_factory=list, max_length=64)
     remove_tags: list[str] = Field(default_factory=list, max_length=64)
     add_groups: list[str] = Field(default_factory=list, max_length=64)
@@ -85,7 +129,7 @@ class TagIn(BaseModel):
     attributes: dict[str, Any] | None = None
 
 
-class TokenIn(BaseModel):
+class TokenIn(StrictBody):
     name: str = Field(max_length=128)
     device_type: str | None = Field(None, max_length=64)
     groups: list[str] = Field(default_factory=list, max_length=64)
@@ -93,7 +137,7 @@ class TokenIn(BaseModel):
     expires_at: datetime | None = None
 
 
-class RolloutIn(BaseModel):
+class RolloutIn(StrictBody):
     release: str = Field(max_length=140, description="TYPE/VERSION, or VERSION")
     group: str | None = Field(None, max_length=64)
     stages: str = Field("1,10,50,100", max_length=100)
@@ -121,21 +165,46 @@ def enrol(project: str, body: EnrolIn, request: Request) -> dict[str, Any]:
         return {"device_id": device.device_id, "device_type": device.device_type, "key": key}
 
 
-@router.post("/device/checkin")
-def checkin(
-    project: str, body: reports.CheckIn, request: Request, principal: UpdatesRead
-) -> dict[str, Any]:
-    """A device says it is alive, what it runs and how it is; the answer names its update."""
+@router.post(
+    "/device/checkin",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/json": {}},
+            "description": "device_id, update (or null), next_checkin_s",
+        }
+    },
+)
+async def checkin(
+    project: str, body: reports.CheckIn, request: Request, principal: CheckinKey
+) -> Response:  # fmt: skip
+    """A device says it is alive, what it runs and how it is; the answer names its update.
+    A routine check-in is answered from the server's memory (fleet/checkins.py) and its
+    "last seen" written with others a moment later; anything else is committed first."""
     device_id = _device_id(principal)
-    found = _device_project(request, principal, project)
+    found = await _device_project(request, principal, project)
+    known = _checkins(request).get(found.id, device_id)
+    if known is not None and reports.routine(body, known.installed):
+        health = body.health.recorded() if body.health else None
+        _liveness(request).note(known.device_pk, utcnow(), health)
+        return Response(known.answer, media_type="application/json")
+    return await run_in_threadpool(_checkin_now, request, found, device_id, body, principal)
+
+
+def _checkin_now(
+    request: Request, found: Project, device_id: str, body: reports.CheckIn, principal: Principal
+) -> Response:
+    checkins = _checkins(request)
+    epoch = checkins.epoch
     with request.app.state.ws.session() as session:
         try:
-            answer = reports.checkin(session, found, device_id, body, utcnow(), principal.actor,
-                                     _liveness(request))  # fmt: skip
+            known = reports.checkin(session, found, device_id, body, utcnow(), principal.actor,
+                                    _liveness(request))  # fmt: skip
         except PermissionError as exc:
             raise HTTPException(403, str(exc)) from None
         session.commit()
-        return answer
+    checkins.put(found.id, device_id, known, epoch)
+    return Response(known.answer, media_type="application/json")
 
 
 @router.post("/device/status")
