@@ -6,6 +6,8 @@ commits, and only then answers each request: one database sync per group makes a
 durable. A mover thread takes staged blobs to the blob store in bulk, off the hot path.
 """
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -74,6 +76,8 @@ class _Job:
     blobs: dict[str, bytes] = field(default_factory=dict)  # digest → bytes, staged with the rows
     outcomes: list[Outcome] = field(default_factory=list)
     future: "Future[list[Outcome]]" = field(default_factory=Future)
+    # Set by `submit_async`: the outcomes go to this event-loop future instead of `future`.
+    waiter: "asyncio.Future[list[Outcome]] | None" = None
 
 
 def split_category(content_hash: str) -> samples.Category:
@@ -113,6 +117,19 @@ def parse_upload(
         split_category(content_hash) if destination.category == "split" else destination.category
     )
     return row, {content_hash: canonical, original_hash: upload.data}
+
+
+def prepare(destination: Destination, uploads: list[Upload]) -> _Job:
+    """Parse `uploads` into a job for the committer; a file that does not parse gets its error
+    as its outcome, the others go on."""
+    job = _Job(destination, {}, outcomes=[Outcome(upload.filename) for upload in uploads])
+    for index, upload in enumerate(uploads):
+        try:
+            job.rows[index], blobs = parse_upload(upload, destination)
+            job.blobs.update(blobs)
+        except EdgeopsError as exc:
+            job.outcomes[index].error = str(exc)
+    return job
 
 
 class Ingestor:
@@ -165,20 +182,25 @@ class Ingestor:
 
     def submit(self, destination: Destination, uploads: list[Upload]) -> "Future[list[Outcome]]":
         """Parse `uploads` here and hand them to the committer: the future gives their outcomes
-        once they are durable (for callers that wait without holding a thread, like the
-        server's event loop). Raises what the commit raised, and then nothing is stored."""
-        job = _Job(destination, {}, outcomes=[Outcome(upload.filename) for upload in uploads])
-        for index, upload in enumerate(uploads):
-            try:
-                job.rows[index], blobs = parse_upload(upload, destination)
-                job.blobs.update(blobs)
-            except EdgeopsError as exc:
-                job.outcomes[index].error = str(exc)
+        once they are durable. Raises what the commit raised, and then nothing is stored."""
+        job = prepare(destination, uploads)
         if job.rows:
             self._jobs.put(job)
         else:
             job.future.set_result(job.outcomes)
         return job.future
+
+    def submit_async(self, job: "_Job") -> "asyncio.Future[list[Outcome]]":
+        """`submit` for the event loop, with a job made by `prepare`; call it on the loop. The
+        committer wakes the loop once per group, not once per request. Cancelling the returned
+        future does not cancel the commit."""
+        waiter: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        if job.rows:
+            job.waiter = waiter
+            self._jobs.put(job)
+        else:
+            waiter.set_result(job.outcomes)
+        return waiter
 
     def _run(self) -> None:
         expected = 1  # callers likely to be waiting soon: see `_gather`
@@ -224,8 +246,7 @@ class Ingestor:
                 staging.stage(session, {d: b for job in group for d, b in job.blobs.items()})
                 session.commit()
         except Exception as exc:  # nothing of the group is acknowledged
-            for job in group:
-                job.future.set_exception(exc)
+            _settle(group, exc)
             return
         for job, result in zip(group, results, strict=True):
             for index, stored in result.items():
@@ -233,7 +254,34 @@ class Ingestor:
                     job.outcomes[index].sample_id = stored
                 else:
                     job.outcomes[index].error = stored
+        _settle(group, None)
+
+
+def _settle(group: list[_Job], error: Exception | None) -> None:
+    """Give every caller of the group its outcomes (or the commit's error). Callers on an event
+    loop are woken with one call per loop: a wake-up costs the loop a system call and a turn."""
+    on_loops: dict[asyncio.AbstractEventLoop, list[_Job]] = defaultdict(list)
+    for job in group:
+        if job.waiter is not None:
+            on_loops[job.waiter.get_loop()].append(job)
+        elif error is not None:
+            job.future.set_exception(error)
+        else:
             job.future.set_result(job.outcomes)
+    for loop, jobs in on_loops.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            loop.call_soon_threadsafe(_wake, jobs, error)
+
+
+def _wake(jobs: list[_Job], error: Exception | None) -> None:
+    for job in jobs:
+        assert job.waiter is not None
+        if job.waiter.done():  # the request was cancelled (its client went away)
+            continue
+        if error is not None:
+            job.waiter.set_exception(error)
+        else:
+            job.waiter.set_result(job.outcomes)
 
 
 def _insert_group(session: Session, group: list[_Job]) -> list[dict[int, int | str]]:

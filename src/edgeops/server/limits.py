@@ -32,7 +32,9 @@ class BodyLimit:
             nonlocal received
             remaining = deadline - time.monotonic()
             try:
-                message = await asyncio.wait_for(receive(), timeout=max(remaining, 0.001))
+                # asyncio.timeout, not wait_for: wait_for wraps every receive in a new task.
+                async with asyncio.timeout(max(remaining, 0.001)):
+                    message = await receive()
             except TimeoutError as exc:
                 raise _Refused(
                     408, f"request body not received within {self.timeout_s:g} s"
