@@ -3,7 +3,7 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from edgeops.data import projects, samples, versions
 from edgeops.data.ingest import Destination, Upload, check_target
@@ -11,6 +11,7 @@ from edgeops.governance.keys import Principal
 from edgeops.governance.roles import Permission
 from edgeops.server.auth import project_for, require
 from edgeops.server.ingestion import ingest
+from edgeops.server.security import StrictBody
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -21,22 +22,22 @@ DataWrite = Annotated[Principal, require(Permission.DATA_WRITE)]
 DataIngest = Annotated[Principal, require(Permission.DATA_INGEST)]
 
 
-class ProjectIn(BaseModel):
+class ProjectIn(StrictBody):
     name: str = Field(max_length=64)
     description: str = Field("", max_length=1000)
 
 
-class LabelIn(BaseModel):
+class LabelIn(StrictBody):
     ids: list[int] = Field(min_length=1, max_length=10_000)
     label: str = Field(max_length=128)
 
 
-class MoveIn(BaseModel):
+class MoveIn(StrictBody):
     ids: list[int] = Field(min_length=1, max_length=10_000)
     category: str
 
 
-class CommitIn(BaseModel):
+class CommitIn(StrictBody):
     message: str = Field(min_length=1, max_length=10_000)
 
 

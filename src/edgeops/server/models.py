@@ -4,11 +4,12 @@ same JSON fields as `edgeops models list/show/compare/alias`."""
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from edgeops.governance.keys import Principal
 from edgeops.governance.roles import Permission
 from edgeops.server.auth import project_for, require
+from edgeops.server.security import StrictBody
 from edgeops.training import registry
 
 router = APIRouter(prefix="/api/v1/projects/{project}/models", tags=["models"])
@@ -17,7 +18,7 @@ ModelsRead = Annotated[Principal, require(Permission.MODELS_READ)]
 ModelsWrite = Annotated[Principal, require(Permission.MODELS_WRITE)]
 
 
-class AliasIn(BaseModel):
+class AliasIn(StrictBody):
     model: str = Field(max_length=32, description="vN, N, latest or another alias")
 
 

@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from edgeops.governance.keys import Principal
 from edgeops.governance.roles import Permission
 from edgeops.monitoring import telemetry
 from edgeops.server.auth import project_for, require
+from edgeops.server.security import StrictBody
 from edgeops.workspace import Workspace
 
 router = APIRouter(prefix="/api/v1/projects/{project}", tags=["monitoring"])
@@ -24,7 +25,7 @@ FleetWrite = Annotated[Principal, require(Permission.FLEET_WRITE)]
 DataRead = Annotated[Principal, require(Permission.DATA_READ)]
 
 
-class MonitorIn(BaseModel):
+class MonitorIn(StrictBody):
     name: str = Field(max_length=100)
     model: str = Field("production", max_length=64)
     window: str = Field("24h", max_length=32, description="24h, 7d… or a row count")

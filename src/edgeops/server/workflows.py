@@ -4,11 +4,12 @@ the same service and JSON as `edgeops workflow …` and `edgeops runs …`."""
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from edgeops.governance.keys import Principal
 from edgeops.governance.roles import Permission
 from edgeops.server.auth import project_for, require
+from edgeops.server.security import StrictBody
 
 router = APIRouter(prefix="/api/v1/projects/{project}", tags=["workflows"])
 
@@ -18,12 +19,12 @@ Run = Annotated[Principal, require(Permission.WORKFLOWS_RUN)]
 Approve = Annotated[Principal, require(Permission.WORKFLOWS_APPROVE)]
 
 
-class WorkflowIn(BaseModel):
+class WorkflowIn(StrictBody):
     spec: dict[str, Any] = Field(description="the workflow (recipes inline, not file names)")
     enabled: bool = True
 
 
-class DecisionIn(BaseModel):
+class DecisionIn(StrictBody):
     comment: str = Field("", max_length=500)
 
 
