@@ -175,6 +175,10 @@ def test_monitor_settings_are_checked(trained: Trained) -> None:
         monitoring.add_monitor("bad-threshold", thresholds={"sigma": 3})
     with pytest.raises(InvalidInput, match="http"):
         monitoring.add_monitor("bad-hook", webhook="ftp://x")
+    with pytest.raises(InvalidInput, match="not both"):
+        monitoring.add_monitor("both", devices=["dev-01"], group="field")
+    with pytest.raises(InvalidInput, match="device group"):
+        monitoring.add_monitor("bad-group", group="no spaces")
     monitoring.add_monitor("count-window", model="v1", window="500")
     with pytest.raises(InvalidInput, match="exists already"):
         monitoring.add_monitor("count-window")

@@ -63,7 +63,8 @@ def test_a_monitor_firing_on_a_rolled_out_model_rolls_the_release_back(
     ws.fleet.create_release("pi4", "1.0.0", {"firmware.bin": b"old" * 100})
     ws.fleet.create_release("pi4", "1.1.0", {"firmware.bin": b"new" * 100}, model="latest")
     keys = {d: ws.fleet.register(d, "pi4", groups=["field"])[1] for d in DEVICES}
-    ws.monitoring.add_monitor("canary", model="latest", window="1h")
+    made = ws.monitoring.add_monitor("canary", model="latest", window="1h", group="field")
+    assert made["group"] == "field" and made["devices"] is None
     with httpx.Client(base_url=served, timeout=30) as client:
         for key in keys.values():
             _checkin(client, key, "1.0.0")
@@ -98,6 +99,8 @@ def test_a_monitor_firing_on_a_rolled_out_model_rolls_the_release_back(
     assert alert["model"] == f"v{trained.model.version.number}"
     [monitor] = ws.monitoring.monitors()
     assert monitor["last_run_at"] is not None
+    [run] = ws.monitoring.check(monitor="canary")  # the group resolves to its members
+    assert sorted(d["device"] for d in run["devices"]) == sorted(canaries)
 
 
 def test_each_period_is_claimed_by_exactly_one_process(trained: Trained) -> None:

@@ -40,6 +40,9 @@ def add(
     device: Annotated[
         list[str] | None, typer.Option("--device", help="Watch only these devices")
     ] = None,
+    group: Annotated[
+        str | None, typer.Option("--group", help="Watch a fleet device group (its members)")
+    ] = None,
     threshold: Annotated[
         list[str] | None, typer.Option("--threshold", help="NAME=VALUE, e.g. min_effect=0.2")
     ] = None,
@@ -54,7 +57,7 @@ def add(
     """Watch a model deployment. Example: edgeops monitor add fleet --window 24h --collect"""
     with workspace(ctx) as ws:
         made = ws.monitoring.add_monitor(
-            name, model=model, window=window, devices=device or None,
+            name, model=model, window=window, devices=device or None, group=group,
             thresholds=_thresholds(threshold or []), cooldown=cooldown, webhook=webhook,
             collect=collect, project=project,
         )  # fmt: skip

@@ -145,6 +145,7 @@ class Monitoring:
         model: str = "production",
         window: str = "24h",
         devices: list[str] | None = None,
+        group: str | None = None,
         thresholds: dict[str, Any] | None = None,
         cooldown: str = "1h",
         webhook: str | None = None,
@@ -152,12 +153,18 @@ class Monitoring:
         project: str | None = None,
         actor: str | None = None,
     ) -> dict[str, Any]:
+        """A monitor of `model` over all devices, the `devices` named, or the fleet `group`
+        (its members when each check runs: devices that join later are watched too)."""
         from edgeops.monitoring.analysis import thresholds_with_defaults
 
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", name):
             raise InvalidInput(f"monitor name {name!r}: use letters, digits, . _ - (≤100)")
         if webhook is not None and not webhook.startswith(("http://", "https://")):
             raise InvalidInput(f"webhook must be an http(s) URL, got {webhook[:60]!r}")
+        if devices and group:
+            raise InvalidInput("a monitor watches named devices or a device group, not both")
+        if group is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", group):
+            raise InvalidInput(f"device group {group[:70]!r}: use letters, digits, . _ : -")
         thresholds_with_defaults(thresholds)
         with self._open(project) as (session, proj):
             exists = session.scalar(
@@ -169,7 +176,8 @@ class Monitoring:
                 project_id=proj.id,
                 name=name,
                 model_ref=model.strip().lower(),
-                devices=devices or None,
+                # a group is kept as [{"group": name}] in the devices list (no extra column)
+                devices=[{"group": group}] if group else (devices or None),
                 window=parse_window(window),
                 thresholds=dict(thresholds or {}),
                 cooldown_s=int(parse_duration(cooldown, "cooldown").total_seconds()),
@@ -255,11 +263,12 @@ class Monitoring:
 
         model = registry.get(session, proj, monitor.model_ref)
         profile = self._profile(model)
+        scope = _scope(session, proj, monitor)
         limits = thresholds_with_defaults(monitor.thresholds)
         seconds = monitor.window.get("seconds")
         since = now - (timedelta(seconds=seconds) if seconds else COUNT_LOOKBACK)
         table = self.store.read(
-            proj.name, since=since, until=now, model=model.number, devices=monitor.devices,
+            proj.name, since=since, until=now, model=model.number, devices=scope,
             columns=COLUMNS,
         )  # fmt: skip
         if not seconds:
@@ -268,9 +277,7 @@ class Monitoring:
                 since = _aware(table["time"][0].as_py())
         label = f"{model.name} v{model.number}"
         analysis = analyse(profile, table, limits, model=label)
-        fleet = health.devices(
-            self.store, proj.name, since, now, model=model.number, only=monitor.devices
-        )
+        fleet = health.devices(self.store, proj.name, since, now, model=model.number, only=scope)
         findings = [*analysis.findings, *health.findings(fleet, now, limits, label)]
         due: list[Alert] = []
         raised = []
@@ -286,11 +293,11 @@ class Monitoring:
                 named = [d["device"] for d in finding.details.get("devices", [])]
                 features = [f["feature"] for f in finding.details.get("features", [])]
                 collect.request(
-                    session, proj, model.number, named or monitor.devices,
+                    session, proj, model.number, named or scope,
                     {"alert": alert.id, "kind": finding.kind, "features": features}, now,
                     alert_id=alert.id, windows=int(limits.get("collect_windows", 50)),
                 )  # fmt: skip
-        condemned = health.fail_rollouts(session, proj, model.id, findings, monitor.devices, now)
+        condemned = health.fail_rollouts(session, proj, model.id, findings, scope, now)
         present = {f.kind for f in findings} if analysis.rows or fleet else None
         if present is not None:
             alerts.resolve_absent(session, proj, monitor, model.id, present, now)
@@ -401,12 +408,31 @@ class Monitoring:
         return report.write(Path(out), title, profile, table)
 
 
+def _scope(session: Session, project: Project, monitor: Monitor) -> list[str] | None:
+    """The device ids a monitor watches now (None: every device)."""
+    if not monitor.devices:
+        return None
+    from edgeops.fleet import devices
+
+    found: list[str] = []
+    for entry in monitor.devices:
+        if isinstance(entry, dict):
+            members = devices.list_devices(
+                session, project, group=entry["group"], include_revoked=False
+            )
+            found.extend(d.device_id for d in members)
+        else:
+            found.append(str(entry))
+    return sorted(set(found))
+
+
 def _monitor_record(monitor: Monitor) -> dict[str, Any]:
     return {
         "id": monitor.id,
         "name": monitor.name,
         "model": monitor.model_ref,
-        "devices": monitor.devices,
+        "devices": [d for d in monitor.devices or [] if isinstance(d, str)] or None,
+        "group": next((d["group"] for d in monitor.devices or [] if isinstance(d, dict)), None),
         "window": monitor.window,
         "thresholds": monitor.thresholds,
         "cooldown_s": monitor.cooldown_s,

@@ -30,6 +30,7 @@ class MonitorIn(StrictBody):
     model: str = Field("production", max_length=64)
     window: str = Field("24h", max_length=32, description="24h, 7d… or a row count")
     devices: list[str] | None = Field(None, max_length=10_000)
+    group: str | None = Field(None, max_length=64, description="watch this fleet group")
     thresholds: dict[str, float] | None = None
     cooldown: str = Field("1h", max_length=32)
     webhook: str | None = Field(None, max_length=1000)
@@ -111,6 +112,7 @@ def add_monitor(
         model=body.model,
         window=body.window,
         devices=body.devices,
+        group=body.group,
         thresholds=body.thresholds,
         cooldown=body.cooldown,
         webhook=body.webhook,
