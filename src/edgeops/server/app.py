@@ -19,8 +19,9 @@ from edgeops.data.ingest import Ingestor
 from edgeops.errors import Conflict, EdgeopsError, InvalidInput, NotFound, StorageUnavailable
 from edgeops.fleet.checkins import CheckinCache
 from edgeops.fleet.liveness import LivenessWriter
-from edgeops.server import api, ei, models, telemetry, ui
+from edgeops.server import api, ei, models, security, telemetry, ui
 from edgeops.server import fleet as fleet_routes
+from edgeops.server import governance as governance_routes
 from edgeops.server import workflows as workflow_routes
 from edgeops.server.auth import KeyCache, ProjectCache
 from edgeops.server.limits import BodyLimit, RateLimiter
@@ -44,12 +45,16 @@ def create_app(
     automation_workers: int = 0,
     monitor_every_s: float | None = None,
     telemetry_keep_days: int | None = None,
+    tls: bool = False,
+    cors_origins: tuple[str, ...] = (),
+    retention_every_s: float | None = None,
 ) -> FastAPI:
     """The server for `ws`. The app owns a committer thread (and, with `mqtt_url`, an MQTT
     bridge; with `schedule_every_s`, the fleet scheduler; with `automation_workers`, that many
     workflow worker threads, the first also firing triggers; with `monitor_every_s`, the
-    monitor scheduler, pruning telemetry older than `telemetry_keep_days`); they start and stop
-    with the app."""
+    monitor scheduler, pruning telemetry older than `telemetry_keep_days`; with
+    `retention_every_s`, the retention policies' enforcer); they start and stop with the app.
+    Responses carry security headers (HSTS with `tls`); CORS only for `cors_origins`."""
     limits = limits or ServerLimits()
 
     @asynccontextmanager
@@ -77,7 +82,14 @@ def create_app(
             monitors = asyncio.create_task(
                 schedule.run_periodically(ws, monitor_every_s, telemetry_keep_days)
             )
+        retention = None
+        if retention_every_s is not None:
+            from edgeops.governance.retention import run_periodically
+
+            retention = asyncio.create_task(run_periodically(ws, retention_every_s))
         yield
+        if retention is not None:
+            retention.cancel()
         if monitors is not None:
             monitors.cancel()
         if workers is not None:
@@ -104,12 +116,14 @@ def create_app(
     app.state.projects = ProjectCache(ws._sessions, limits.key_cache_s)
     app.state.limiter = RateLimiter(limits.rate_per_key, limits.burst_per_key)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, timeout_s=limits.body_timeout_s)
+    security.harden(app, tls=tls, cors_origins=cors_origins)
     app.include_router(api.router)
     app.include_router(ei.router)
     app.include_router(models.router)
     app.include_router(telemetry.router)
     app.include_router(fleet_routes.router)
     app.include_router(workflow_routes.router)
+    app.include_router(governance_routes.router)
     _add_health(app)
     _add_error_handlers(app)
     ui.mount(app)  # the studio at /, after the API's error handlers (it wraps them)
@@ -124,6 +138,8 @@ def app_from_environment() -> FastAPI:
     automation = int(os.environ.get("EDGEOPS_SERVE_AUTOMATION_WORKERS", "2"))
     monitor_every = float(os.environ.get("EDGEOPS_SERVE_MONITOR_S", "300"))
     keep_days = os.environ.get("EDGEOPS_SERVE_TELEMETRY_KEEP_DAYS")
+    retention_every = float(os.environ.get("EDGEOPS_SERVE_RETENTION_S", "0"))
+    origins = os.environ.get("EDGEOPS_SERVE_CORS_ORIGINS", "")
     return create_app(
         Workspace(create=False),
         limits,
@@ -132,6 +148,9 @@ def app_from_environment() -> FastAPI:
         automation,
         monitor_every or None,
         int(keep_days) if keep_days else None,
+        tls=os.environ.get("EDGEOPS_SERVE_TLS") == "1",
+        cors_origins=tuple(o for o in origins.split(",") if o),
+        retention_every_s=retention_every or None,
     )
 
 
