@@ -7,7 +7,7 @@ from fastapi.routing import APIRoute
 from tests.server.conftest import Server
 
 from edgeops.governance.roles import ROLES, allowed
-from edgeops.server import api, ei, fleet, models, telemetry, ui, workflows
+from edgeops.server import api, ei, fleet, governance, models, telemetry, ui, workflows
 from edgeops.server.app import ServerLimits, create_app
 from edgeops.server.auth import permission_of
 
@@ -34,6 +34,7 @@ def _routes(server: Server) -> list[tuple[str, str, object]]:
         telemetry.router,
         fleet.router,
         workflows.router,
+        governance.router,
     ]
     # Studio pages sign in with a cookie, not a key: test_every_studio_route_times_every_role.
     studio = {getattr(route, "path", "") for router in ui.ROUTERS for route in router.routes}
@@ -141,21 +142,25 @@ def test_every_studio_route_times_every_role(server: Server) -> None:
         for method in sorted(route.methods)
     ]
     assert routes and [r for r in routes if r[2] is None and r[:2] not in STUDIO_OPEN] == []
-    for method, path, permission in routes:
-        if (method, path) in STUDIO_OPEN:
-            continue
-        url = re.sub(r"\{project\}", "p", path)
-        url = re.sub(r"\{[a-z_]+\}", "1", url)
-        with server.client() as client:
-            anonymous = client.request(method, url)
-        assert anonymous.status_code == 303, (method, url, anonymous.text)
-        assert anonymous.headers["location"].startswith("/login"), (method, url)
-        for role, (cookie, csrf) in sessions.items():
-            with server.client() as client:
-                client.cookies.set(cookies.COOKIE, cookie)
-                answer = client.request(
-                    method, url, data={"csrf": csrf} if method == "POST" else None
-                )
-            expected_denied = not allowed(role, permission)  # type: ignore[arg-type]
-            assert (answer.status_code == 403) == expected_denied, (method, url, role, answer.text)
-            assert answer.status_code < 500, (method, url, role, answer.text)
+    # One client per role (and one without a session), kept alive across the walk.
+    clients = {role: server.client() for role in [None, *sessions]}
+    for role, (cookie, _) in sessions.items():
+        clients[role].cookies.set(cookies.COOKIE, cookie)
+    try:
+        for method, path, permission in routes:
+            if (method, path) in STUDIO_OPEN:
+                continue
+            url = re.sub(r"\{project\}", "p", path)
+            url = re.sub(r"\{[a-z_]+\}", "1", url)
+            anonymous = clients[None].request(method, url)
+            assert anonymous.status_code == 303, (method, url, anonymous.text)
+            assert anonymous.headers["location"].startswith("/login"), (method, url)
+            for role, (_, csrf) in sessions.items():
+                form = {"csrf": csrf} if method == "POST" else None
+                answer = clients[role].request(method, url, data=form)
+                denied = not allowed(role, permission)  # type: ignore[arg-type]
+                assert (answer.status_code == 403) == denied, (method, url, role, answer.text)
+                assert answer.status_code < 500, (method, url, role, answer.text)
+    finally:
+        for client in clients.values():
+            client.close()
