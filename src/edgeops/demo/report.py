@@ -17,36 +17,45 @@ PLOTS = (
 
 
 def drift_chart(journal: Journal, out: Path) -> None:
+    """Left: per telemetry round, the strongest shift of any feature over the whole fleet, and
+    at the end of each phase the monitor's check (which also tests each watch). Right: the
+    oracle's accuracy per round on the normal and the drifted watches."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    checks = journal.checks
-    x = list(range(len(checks)))
-    names = [f"{c['phase']}\n({c['model']})" for c in checks]
-    figure, (shift, accuracy) = plt.subplots(1, 2, figsize=(11, 4))
-    shift.plot(x, [c["strongest"] for c in checks], "o-", color="tab:red", label="strongest shift")
-    shift.plot(x, [c["fleet"] for c in checks], "s--", color="tab:gray", label="whole fleet")
+    rounds = journal.rounds
+    x = list(range(1, len(rounds) + 1))
+    figure, (shift, accuracy) = plt.subplots(1, 2, figsize=(12, 4.2))
+    phases: dict[str, list[int]] = {}
+    for index, item in zip(x, rounds, strict=True):
+        phases.setdefault(f"{item['phase']} (v{item['model']})", []).append(index)
+    for axis in (shift, accuracy):
+        for number, (name, members) in enumerate(phases.items()):
+            axis.axvspan(members[0] - 0.5, members[-1] + 0.5, alpha=0.08 * (number + 1),
+                         color="tab:gray")  # fmt: skip
+            axis.text((members[0] + members[-1]) / 2, 1.01, name, ha="center", va="bottom",
+                      fontsize=8, transform=axis.get_xaxis_transform())  # fmt: skip
+        axis.set_xlabel("telemetry round")
+        axis.set_xticks(x)
+    shift.plot(x, [r.get("shift", 0.0) for r in rounds], "o-", color="tab:gray",
+               label="whole fleet, per round")  # fmt: skip
+    ends = [members[-1] for members in phases.values()]
+    shift.plot(ends[: len(journal.checks)], [c["strongest"] for c in journal.checks], "D",
+               color="tab:red", markersize=9, label="monitor check (also per watch)")  # fmt: skip
     threshold = journal.facts.get("min_effect")
     if threshold:
         shift.axhline(threshold, color="black", lw=0.8, ls=":", label="alert threshold")
-    shift.set_ylabel("feature shift (reference std)")
-    shift.set_xticks(x, names)
-    shift.legend()
+    shift.set_ylabel("strongest feature shift (reference std)")
+    shift.legend(fontsize=8)
     for group, colour in (("normal", "tab:blue"), ("drifted", "tab:orange")):
-        values = [c["accuracy"].get(group) for c in checks]
-        accuracy.plot(
-            x,
-            [v if v is not None else float("nan") for v in values],
-            "o-",
-            color=colour,
-            label=f"{group} watches",
-        )
+        values = [r["accuracy"].get(group) for r in rounds]
+        accuracy.plot(x, [v if v is not None else float("nan") for v in values], "o-",
+                      color=colour, label=f"{group} watches")  # fmt: skip
     accuracy.set_ylim(0, 1.05)
     accuracy.set_ylabel("accuracy on the oracle's labels")
-    accuracy.set_xticks(x, names)
-    accuracy.legend()
+    accuracy.legend(fontsize=8, loc="lower left")
     figure.tight_layout()
     figure.savefig(out, format="png", dpi=90)
     plt.close(figure)
@@ -107,6 +116,7 @@ gate → release → roll out → drift cleared. Loop stages took {total:.0f} s.
             {
                 "stages": [s.__dict__ for s in journal.stages],
                 "checks": journal.checks,
+                "rounds": journal.rounds,
                 "facts": journal.facts,
             },
             indent=2,
