@@ -33,6 +33,7 @@ GUIDES = sorted(
     if any(block.kind == "console" for block in parse(path.read_text(encoding="utf-8")))
 )
 CAPTURE = re.compile(r"^(\w+)=\$\((edgeops [^|()`;&<>]*)((?:\|[^|()`;&<>]+)*)\)$")
+ECHO_PIPE = re.compile(r"""^echo ("[^"$`]*"|'[^']*') \| (edgeops .*)$""")
 SHELL_SYNTAX = re.compile(r"[|&;<>`()]|^\w+=")
 VENV_BIN = str(Path(sys.executable).parent)
 KEPT_OUT = {"PWD", "OLDPWD", "SHLVL", "_"}
@@ -95,13 +96,19 @@ class GuideRun:
                 code, output = done.returncode, done.stdout + done.stderr
             self.variables[name] = output.rstrip("\n")
             return code, output
+        piped = ECHO_PIPE.match(command)  # echo "text" | edgeops ...: the text on stdin
+        if piped and not SHELL_SYNTAX.search(piped.group(2)):
+            return self._edgeops(piped.group(2), stdin=shlex.split(piped.group(1))[0] + "\n")
         if SHELL_SYNTAX.search(command) or not command.startswith("edgeops "):
             return self._bash(command)
         return self._edgeops(command)
 
-    def _edgeops(self, command: str, stdout_only: bool = False) -> tuple[int, str]:
+    def _edgeops(
+        self, command: str, stdout_only: bool = False, stdin: str | None = None
+    ) -> tuple[int, str]:
         expanded = string.Template(command).safe_substitute(self.variables)
-        result = self.runner.invoke(app, shlex.split(expanded)[1:], env=self.variables)
+        arguments = shlex.split(expanded)[1:]
+        result = self.runner.invoke(app, arguments, env=self.variables, input=stdin)
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         return result.exit_code, result.stdout if stdout_only else result.output
