@@ -41,6 +41,7 @@ class Section:
     name: str | None  # the block or learner name (None for the input)
     fields: list[FormField]
     error: str | None = None
+    given: str = ""  # the learner params the recipe names (see _without_defaults)
 
 
 @dataclass
@@ -162,6 +163,20 @@ def _check(
     return None
 
 
+def _without_defaults(
+    model: type[BaseModel], values: dict[str, Any], given: set[str]
+) -> dict[str, Any]:
+    """Learner params as the recipe gave them: the form shows every default, but a recipe's
+    hash (its version) covers only the learner params it names, so an unchanged recipe must
+    read back with the same ones (`given`) plus those changed from their default."""
+    kept = {}
+    for name, value in values.items():
+        default = model.model_fields[name].get_default(call_default_factory=True)
+        if name in given or to_jsonable_python(value) != to_jsonable_python(default):
+            kept[name] = value
+    return kept
+
+
 def _block_params(name: str) -> type[BaseModel] | None:
     try:
         return registry.get(name).Params
@@ -191,7 +206,8 @@ def from_form(form: Form, op: str = "") -> Editor:
     errors: dict[str, str] = {}
     input_values = read_values(InputSpec, "in", form, errors)
     features = []
-    count = min(int(form.get("blocks", "0") or 0), 32)
+    blocks = form.get("blocks", "0").strip()
+    count = min(int(blocks), 32) if blocks.isascii() and blocks.isdigit() else 0
     for index in range(count):
         if op == f"remove.{index}":
             continue
@@ -209,6 +225,9 @@ def from_form(form: Form, op: str = "") -> Editor:
     learner_model = _learner_params(learner_name)
     same = form.get("l.was") == learner_name
     learner_params = read_values(learner_model, "l", form, errors) if learner_model and same else {}
+    if learner_model is not None:
+        given = set(form.get("l.given", "").split(","))
+        learner_params = _without_defaults(learner_model, learner_params, given)
     recipe = {
         "name": form.get("name", "").strip(),
         "input": input_values,
@@ -272,6 +291,7 @@ def build(
                 learner["name"],
                 fields_for(learner_model, "l", params, errors),
                 general,
+                given=",".join(params),
             )
         )
     editor = Editor(name=str(recipe.get("name") or ""), sections=sections, recipe=recipe)
