@@ -33,6 +33,8 @@ class GateParams(_Params):
     max_flash_bytes: int | None = Field(None, ge=1)
     max_latency_ms: float | None = Field(None, gt=0)
     profile: str = Field("cortex-m4f", description="the device profile of max_latency_ms")
+    fairness_by: str | None = Field(None, max_length=128, description="metadata key of groups")
+    max_disparity: float = Field(0.1, ge=0, le=1, description="largest gap between groups")
     stop: bool = True
 
 
@@ -127,6 +129,10 @@ def run_gate(ctx: StepContext, params: GateParams) -> dict[str, Any]:
                 reasons.append(f"{name} {value} ({source}) exceeds the budget {limit}")
             elif value is None:
                 ctx.log(f"{rule}: the candidate has no {name} measurement (not checked)")
+    fairness = None
+    if params.fairness_by is not None:
+        fairness = _fairness(ctx, candidate["model"], params)
+        reasons += fairness["reasons"]
     passed = not reasons
     reason = "passed" if passed else "; ".join(reasons)
     ctx.log(f"gate {candidate['model']} vs {baseline['model'] if baseline else 'none'}: {reason}")
@@ -141,7 +147,21 @@ def run_gate(ctx: StepContext, params: GateParams) -> dict[str, Any]:
         "baseline_accuracy": base_accuracy,
         "budgets": budgets,
         "data": data,
+        "fairness": fairness,
     }
+
+
+def _fairness(ctx: StepContext, model: str, params: GateParams) -> dict[str, Any]:
+    """The candidate's disparities across `fairness_by` groups (governance/fairness.py) on its
+    testing split, and the reasons it fails `max_disparity`."""
+    from edgeops.governance.fairness import fairness_report
+
+    report = fairness_report(ctx.ws, model, params.fairness_by or "", project=ctx.project,
+                             data=params.data, threshold=params.max_disparity)  # fmt: skip
+    ctx.log(f"fairness by {report['by']}: {report['disparities']} (max {params.max_disparity})")
+    reasons = [f"fairness: {reason}" for reason in report["reasons"]]
+    return {"by": report["by"], "disparities": report["disparities"],
+            "passed": report["passed"], "reasons": reasons}  # fmt: skip
 
 
 class ApproveParams(_Params):
