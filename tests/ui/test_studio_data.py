@@ -1,6 +1,7 @@
 """The Data pages in a real browser: filter, upload, see the plot, relabel, commit, diff."""
 
 import json
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,27 @@ def test_viewer_cannot_change_samples_even_by_forging(studio: Studio, page_as: A
     assert forged.status == 403
     with studio.workspace() as ws:
         assert ws.data.get(3, project=PROJECT).label != "X"
+
+
+def test_audio_sample_has_a_player_and_a_spectrogram(page_as: Any, tmp_path: Path) -> None:
+    rate = 16000
+    tone = (np.sin(2 * np.pi * 440 * np.arange(rate // 2) / rate) * 12000).astype("<i2")
+    path = tmp_path / "beep.ui.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(tone.tobytes())
+    page = page_as("admin")
+    page.goto(DATA)
+    page.get_by_label("Files (EI JSON/CBOR, CSV, WAV, PNG, JPEG)").set_input_files(str(path))
+    page.get_by_label("Category", exact=True).last.select_option("testing")
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_url("**/data/samples/*")
+    player = page.locator("audio")
+    assert player.get_attribute("controls") is not None
+    wav = page.request.get(player.get_attribute("src") or "")
+    assert wav.status == 200 and wav.body() == path.read_bytes()  # the original file
+    spectrogram = page.get_by_role("img", name="Spectrogram")
+    assert spectrogram.is_visible()
+    assert spectrogram.locator("image").count() == 1
