@@ -75,14 +75,19 @@ def test_start_a_rollout_watch_its_stages_and_pause_it(
     devices = page.get_by_role("region", name="Devices")
     assert devices.locator("tr[data-device=gw-1] td").nth(2).inner_text() == "online"
     assert devices.locator("tr[data-device=gw-4] td").nth(2).inner_text() == "degraded"
+    devices.locator("[data-health=degraded]").click()  # the health summary filters the list
+    assert page.locator("tr[data-device]").all_inner_texts()[0].startswith("gw-4")
+    assert page.locator("tr[data-device]").count() == 1
+    page.goto(f"/projects/{PROJECT}/fleet")
     releases = page.get_by_role("region", name="Releases")
     assert "gateway/1.0.0" in releases.inner_text()
     assert releases.locator(".badge").inner_text() == "signed"  # verified against the root keys
-    page.get_by_label("Release", exact=True).select_option("gateway/1.0.0")
-    page.get_by_label("Group", exact=True).select_option("lab")
-    page.get_by_label("Stages (%)").fill("50,100")
-    page.get_by_label("Dwell per stage").fill("0s")
-    page.get_by_role("button", name="Start rollout").click()
+    start = page.get_by_role("region", name="Rollouts")
+    start.get_by_label("Release", exact=True).select_option("gateway/1.0.0")
+    start.get_by_label("Group", exact=True).select_option("lab")
+    start.get_by_label("Stages (%)").fill("50,100")
+    start.get_by_label("Dwell per stage").fill("0s")
+    start.get_by_role("button", name="Start rollout").click()
     page.wait_for_url("**/fleet/rollouts/*")
     state = page.locator("#rollout-progress [data-state]")
     assert state.inner_text() in ("pending", "running")  # the server's scheduler may be first

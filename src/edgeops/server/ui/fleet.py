@@ -1,10 +1,12 @@
 """Fleet pages: devices with their health and versions, signed releases, and rollouts with
 live stage progress and pause / resume / abort (the REST API's fleet.read / fleet.write)."""
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from tuf.api.exceptions import UnsignedMetadataError
@@ -23,6 +25,8 @@ Read = Annotated[Viewer, page(Permission.FLEET_READ)]
 Write = Annotated[Viewer, page(Permission.FLEET_WRITE)]
 # A device that missed this many check-ins in a row is shown offline.
 MISSED_CHECKINS = 3
+STATUSES = ("online", "degraded", "failing", "offline", "never seen", "revoked")
+DEVICE_ROWS = 200  # devices a page
 
 
 def ago(moment: str | None, now: datetime) -> str:
@@ -76,23 +80,51 @@ def release_rows(session: Session, project: Project) -> list[dict[str, Any]]:
 
 
 @router.get("/projects/{project}/fleet")
-def fleet_home(request: Request, project: str, viewer: Read) -> Response:
+def fleet_home(
+    request: Request,
+    project: str,
+    viewer: Read,
+    device_type: str = "",
+    group: str = "",
+    tag: str = "",
+    status: str = "",
+    page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+) -> Response:
     now = datetime.now(UTC)
     with request.app.state.ws.session() as session:
         found = projects.get(session, project)
         versions = devices.release_versions(session, found)
-        listed = [devices.record(d, versions) for d in devices.list_devices(session, found)]
+        every = [devices.record(d, versions) for d in devices.list_devices(session, found)]
         release_list = release_rows(session, found)
         rollout_list = [rollouts.status(session, r) for r in rollouts.list_rollouts(session, found)]
-    for record in listed:
+    for record in every:
         record["status"] = device_status(record, now)
         record["seen"] = ago(record["last_seen_at"], now)
+    filters = {"device_type": device_type, "group": group, "tag": tag, "status": status}
+    listed = [
+        d for d in every
+        if (not device_type or d["device_type"] == device_type)
+        and (not status or d["status"] == status)
+        and (not group or group in d["groups"]) and (not tag or tag in d["tags"])
+    ]  # fmt: skip
+    start = (page_number - 1) * DEVICE_ROWS
     context = {
-        "devices": listed,
+        "devices": listed[start : start + DEVICE_ROWS],
+        "matching": len(listed),
+        "page_number": page_number,
+        "pages": max(1, -(-len(listed) // DEVICE_ROWS)),
+        "health": Counter(d["status"] for d in every),
+        "filters": filters,
+        "query": urlencode({k: v for k, v in filters.items() if v}),
+        "choices": {
+            "device_type": sorted({d["device_type"] for d in every}),
+            "group": sorted({g for d in every for g in d["groups"]}),
+            "tag": sorted({t for d in every for t in d["tags"]}),
+            "status": STATUSES,
+        },
         "releases": release_list,
         "rollouts": list(reversed(rollout_list)),
-        "groups": sorted({g for d in listed for g in d["groups"]}),
-        "active_states": rollouts.ACTIVE,
+        "groups": sorted({g for d in every for g in d["groups"]}),
     }
     return render(request, viewer, "fleet/index.html", context, project=project, section="fleet")
 
