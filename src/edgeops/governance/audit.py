@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from edgeops.store.tables import AuditEvent, AuditHead, utcnow
@@ -87,11 +87,7 @@ def record_many(session: Session, entries: Sequence[Entry]) -> None:
     if not entries:
         return
     connection = session.connection()  # Core: no ORM objects are needed afterwards
-    last_id, last_hash = connection.execute(
-        select(AuditHead.last_id, AuditHead.last_hash)
-        .where(AuditHead.id == HEAD_ID)
-        .with_for_update()
-    ).one()
+    last_id, last_hash = connection.execute(_HEAD_FOR_UPDATE).one()
     at = utcnow()
     rows = []
     for entry in entries:
@@ -108,12 +104,21 @@ def record_many(session: Session, entries: Sequence[Entry]) -> None:
         row["prev_hash"], row["hash"] = last_hash, event_hash(last_hash, _row_fields(row))
         last_hash = row["hash"]
         rows.append(row)
-    connection.execute(insert(AuditEvent.metadata.tables[AuditEvent.__tablename__]), rows)
-    connection.execute(
-        update(AuditHead)
-        .where(AuditHead.id == HEAD_ID)
-        .values(last_id=last_id, last_hash=last_hash)
-    )
+    connection.execute(_INSERT_EVENTS, rows)
+    connection.execute(_MOVE_HEAD, {"new_id": last_id, "new_hash": last_hash})
+
+
+# `record_many`'s statements, built once: ingestion calls it for every group commit, and
+# building them cost more than running them.
+_HEAD_FOR_UPDATE = (
+    select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == HEAD_ID).with_for_update()
+)
+_INSERT_EVENTS = insert(AuditEvent.metadata.tables[AuditEvent.__tablename__])
+_MOVE_HEAD = (
+    update(AuditHead)
+    .where(AuditHead.id == HEAD_ID)
+    .values(last_id=bindparam("new_id"), last_hash=bindparam("new_hash"))
+)
 
 
 def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
