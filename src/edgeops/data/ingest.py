@@ -31,6 +31,7 @@ from edgeops.store.tables import Sample
 logger = logging.getLogger(__name__)
 Target = Literal["training", "testing", "split"]
 TEST_SHARE_OF_FIVE = 1  # "split": one content-hash bucket in five goes to testing
+MOVE_BATCH = 2000  # staged blobs the mover takes to the blob store at a time
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,9 @@ class Ingestor:
         while True:
             stopping = self._stopping.wait(self.move_every_s)
             try:
-                while staging.flush(self.sessions, self.blobs) > 0:
+                # Again at once only after a full batch: a flush costs a sync and two
+                # transactions, so the blobs that came in meanwhile wait for the next round.
+                while staging.flush(self.sessions, self.blobs, MOVE_BATCH) >= MOVE_BATCH:
                     pass
             except Exception:  # the blob store is unreachable: the blobs wait, staged and safe
                 logger.exception("moving staged blobs failed; retrying in %s s", self.move_every_s)
