@@ -72,7 +72,14 @@ def test_sealed_samples_read_back_and_an_erased_subject_is_crypto_shredded(tmp_p
                 target = backup / digest
                 target.parent.mkdir(exist_ok=True)
                 shutil.copy(ws.blobs.path(digest), target)
+        with ws.session() as session:
+            wrapped = session.scalar(select(DataKey.wrapped).where(
+                DataKey.subject_sha256 == encryption.subject_sha256(SUBJECT)))  # fmt: skip
+        assert wrapped is not None
         (part,) = privacy.erase(ws, SUBJECT)["projects"]
+        # The key's bytes are gone from the database file too (secure delete, vacuum).
+        database = b"".join(p.read_bytes() for p in ws.settings.home.glob("edgeops.db*"))
+        assert wrapped[12:44] not in database
         assert part["key_shredded"] and part["samples_erased"] == 3
         with ws.session() as session:
             left = session.scalars(select(DataKey.subject_sha256)).all()

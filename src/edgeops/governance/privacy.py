@@ -14,7 +14,11 @@ fitted states) of registered models; entries of recipes only explored ad hoc can
 back to a sample — `purge_feature_cache=True` clears the whole cache (it is rebuilt on demand).
 Fitted models may have memorised something of the data; that is what "retrain required" means.
 On SQLite the database is vacuumed afterwards so deleted rows leave no bytes in the file; on
-PostgreSQL run VACUUM on `samples` and `staged_blobs` to the same end."""
+PostgreSQL run VACUUM on `samples`, `staged_blobs` and `data_keys` to the same end.
+
+In a project encrypted at rest (governance/encryption.py) the subject's data key is deleted as
+well, so copies of their blobs outside the store (backups, object versions) cannot be read.
+Retention (governance/retention.py) removes expired samples through `remove_samples` too."""
 
 import hashlib
 import io
