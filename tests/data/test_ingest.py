@@ -1,5 +1,6 @@
 """The Ingestor: group commits, duplicates within and across groups, one audit event per caller."""
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -7,7 +8,15 @@ import numpy as np
 import pytest
 
 from edgeops.data.formats.ei import sign_ei
-from edgeops.data.ingest import Destination, Ingestor, Outcome, Upload, _Job, parse_upload
+from edgeops.data.ingest import (
+    Destination,
+    Ingestor,
+    Outcome,
+    Upload,
+    _Job,
+    parse_upload,
+    prepare,
+)
 from edgeops.governance import audit
 from edgeops.store import staging
 from edgeops.workspace import Workspace
@@ -141,3 +150,47 @@ def test_staged_blobs_read_back_before_and_after_they_move(
     assert ws.blobs.get(sample.original_hash) == data
     expected = json.loads(data)["payload"]["values"]
     np.testing.assert_allclose(ws.data.values(sample), np.array(expected, dtype=np.float32))
+
+
+def test_event_loop_callers_get_their_own_outcomes_once_committed(
+    ws: Workspace, ingestor: Ingestor
+) -> None:
+    """Many callers on one event loop, woken once per group: each gets its own outcomes, a bad
+    file is refused alone, and a caller that gives up (cancelled) still has its sample stored."""
+    destination = _destination(ws)
+
+    async def callers() -> tuple[list[list[Outcome]], Outcome]:
+        jobs = [prepare(destination, [Upload(f"{seed}.json", _file(seed))]) for seed in range(40)]
+        jobs.append(
+            prepare(destination, [Upload("ok.json", _file(99)), Upload("bad.json", b"{oops")])
+        )
+        waiters = [ingestor.submit_async(job) for job in jobs]
+        waiters[0].cancel()
+        answered = await asyncio.gather(*waiters[1:])
+        return answered, jobs[0].outcomes[0]
+
+    answered, gave_up = asyncio.run(callers())  # groups commit in order: jobs[0] is done too
+    *singles, [ok, bad] = answered
+    assert all(outcome.ok for [outcome] in singles)
+    assert ok.ok and not bad.ok and "not valid JSON" in (bad.error or "")
+    assert gave_up.ok and gave_up.sample_id is not None
+    ids = {outcome.sample_id for [outcome] in singles} | {ok.sample_id, gave_up.sample_id}
+    assert len(ids) == 41
+    assert {s.id for s in ws.data.samples(project="test")} == ids
+    with ws.session() as session:
+        logged = [
+            i for e in audit.events(session, action="sample.ingest") for i in e.details["ids"]
+        ]
+        assert audit.verify(session).ok
+    assert sorted(logged) == sorted(ids)  # every stored sample in exactly one event
+
+
+def test_an_event_loop_caller_gets_the_commit_error(ws: Workspace, ingestor: Ingestor) -> None:
+    gone = Destination(**{**_destination(ws).__dict__, "project_id": 10_000})  # no such project
+
+    async def caller() -> list[Outcome]:
+        return await ingestor.submit_async(prepare(gone, [Upload("x.json", _file(50))]))
+
+    with pytest.raises(Exception, match=r"(?i)foreign key"):
+        asyncio.run(caller())
+    assert ws.data.samples(project="test") == []

@@ -1,6 +1,7 @@
 """Edge Impulse-compatible ingestion over real HTTP."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import cbor2
@@ -9,6 +10,7 @@ import pytest
 from tests.server.conftest import Server
 
 from edgeops.data.formats.ei import sign_ei
+from edgeops.governance import audit
 from edgeops.server.app import ServerLimits
 
 PAYLOAD = {
@@ -195,3 +197,31 @@ def test_studio_calls_the_clients_make(server: Server) -> None:
     assert info["project"]["name"] == "p"
     assert devkeys["hmacKey"] == server.project.hmac_key
     assert other.status_code == 404
+
+
+def test_concurrent_uploads_are_all_acknowledged_stored_and_audited(server: Server) -> None:
+    """Uploads from many clients at once share group commits: every 200 is a stored sample,
+    each in exactly one audit event, and the chain verifies."""
+    key = server.make_key("device", device_id="dev-1")
+    bodies = [sign_ei(_payload(1000 + seed), server.project.hmac_key) for seed in range(48)]
+
+    def upload(index: int) -> str:
+        headers = {"x-file-name": f"burst.{index}.json", "content-type": "application/json"}
+        with server.client(key) as client:
+            answer = client.post("/api/training/data", content=bodies[index], headers=headers)
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        names = list(pool.map(upload, range(len(bodies))))
+    assert names == [f"burst.{index}.json" for index in range(len(bodies))]
+    stored = {s.filename: s for s in server.ws.data.samples() if s.filename in names}
+    assert sorted(stored) == sorted(names)
+    assert {server.ws.data.original(s) for s in stored.values()} == set(bodies)
+    with server.ws.session() as session:
+        events = audit.events(session, action="sample.ingest")
+        logged = [i for event in events for i in event.details["ids"]]
+        assert audit.verify(session).ok
+    assert sorted(i for i in logged if i in {s.id for s in stored.values()}) == sorted(
+        s.id for s in stored.values()
+    )
