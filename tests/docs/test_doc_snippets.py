@@ -152,6 +152,10 @@ def serving(folder: Path, variables: dict[str, str]) -> Iterator[int]:
             assert server.poll() is None, (folder / "serve.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "edgeops serve did not start within 90 s"
             time.sleep(0.2)
+        # The server runs its fleet and monitor schedulers once at start; a device checking in
+        # during that first step once failed to fetch TUF metadata (reported, not papered over
+        # in the guides: they show one agent round, as a person trying it would).
+        time.sleep(3)
         yield port
     finally:
         server.terminate()
