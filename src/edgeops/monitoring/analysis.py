@@ -184,18 +184,22 @@ def text_codes(column: pa.ChunkedArray) -> tuple[list[str | None], np.ndarray]:
     return values, np.concatenate(codes).astype(np.intp)
 
 
+DEVICE_BLOCK = 16  # devices compared at once: (16, features, slots) float64 temporaries
+
+
 def _binned(
     profile: ReferenceProfile, matrix: np.ndarray, devices: pa.ChunkedArray,
     limits: dict[str, float],
-) -> tuple[np.ndarray, list[tuple[str, int, detectors.NumericDrift]]]:  # fmt: skip
+) -> tuple[np.ndarray, list[tuple[str, int, np.ndarray, np.ndarray]]]:  # fmt: skip
     """The fleet's binned counts and, when two or more devices have `min_device_rows` rows,
-    each such device's comparison with the reference (untested p-values: Holm comes over all
-    of them together). One pass: the rows are grouped by device and each group is binned once;
-    the fleet's counts are the sum of the groups'."""
+    each such device's (name, rows, KS p-values, effects) against the reference (uncorrected:
+    Holm comes over all of them together). One pass: the rows are grouped by device and each
+    group is binned once; the fleet's counts are the sum of the groups'; devices are compared
+    a block at a time, the reference's CDF computed once."""
     sketch = profile.features
     names, codes = text_codes(devices)
     sizes = np.bincount(codes, minlength=len(names) + 1)
-    tested = [c for c, name in enumerate(names) if name and sizes[c] >= limits["min_device_rows"]]
+    tested = {c for c, name in enumerate(names) if name and sizes[c] >= limits["min_device_rows"]}
     if len(tested) < 2:
         return detectors.histogram(matrix, sketch.layout), []
     order = np.argsort(codes, kind="stable")
@@ -206,23 +210,33 @@ def _binned(
         return detectors.histogram(grouped[bounds[code] : bounds[code + 1]], sketch.layout, 1)
 
     fleet = np.zeros((len(sketch.std), sketch.layout.slots), dtype=np.int64)
-    found = []
+    found: list[tuple[str, int, np.ndarray, np.ndarray]] = []
+    block: list[tuple[int, np.ndarray]] = []
+
+    def compare() -> None:
+        stack = np.stack([counts for _, counts in block])
+        _, pvalues, _, effects = detectors.distances(
+            sketch.counts, stack, sketch.layout, sketch.std
+        )
+        for (code, _), pvalue, effect in zip(block, pvalues, effects, strict=True):
+            found.append((str(names[code]), int(sizes[code]), pvalue, effect))
+        block.clear()
+
     with ThreadPoolExecutor(2) as pool:
-        for code, counts in zip(
-            range(len(sizes)), pool.map(binned, range(len(sizes))), strict=True
-        ):
+        for code, counts in enumerate(pool.map(binned, range(len(sizes)))):
             fleet += counts
             if code in tested:
-                drift = detectors.compare_numeric(
-                    sketch.counts, counts, sketch.layout, sketch.std, alpha=1.0, min_effect=0
-                )
-                found.append((str(names[code]), int(sizes[code]), drift))
+                block.append((code, counts))
+                if len(block) == DEVICE_BLOCK:
+                    compare()
+    if block:
+        compare()
     return fleet, sorted(found, key=lambda item: item[0])
 
 
 def _drifting_devices(
     profile: ReferenceProfile,
-    tested: list[tuple[str, int, detectors.NumericDrift]],
+    tested: list[tuple[str, int, np.ndarray, np.ndarray]],
     alpha: float,
     min_effect: float,
 ) -> list[dict[str, Any]]:
@@ -231,17 +245,17 @@ def _drifting_devices(
     if not tested:
         return []
     width = len(profile.feature_names)
-    adjusted = detectors.holm(np.concatenate([d.pvalue for _, _, d in tested]))
+    adjusted = detectors.holm(np.concatenate([pvalue for _, _, pvalue, _ in tested]))
     found = []
-    for i, (name, count, drift) in enumerate(tested):
-        hits = (adjusted[i * width : (i + 1) * width] < alpha) & (drift.effect >= min_effect)
+    for i, (name, count, _, effect) in enumerate(tested):
+        hits = (adjusted[i * width : (i + 1) * width] < alpha) & (effect >= min_effect)
         if hits.any():
             found.append(
                 {
                     "device": name,
                     "rows": count,
                     "features": [profile.feature_names[j] for j in np.flatnonzero(hits)],
-                    "effect": round(float(drift.effect[hits].max()), 6),
+                    "effect": round(float(effect[hits].max()), 6),
                 }
             )
     return found

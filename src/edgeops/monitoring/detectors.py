@@ -215,6 +215,31 @@ def jensen_shannon(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
     return np.asarray(np.sqrt(np.clip((left + right) / 2, 0.0, 1.0)))
 
 
+def distances(
+    reference: np.ndarray, live: np.ndarray, layout: Layout, reference_std: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """KS statistic, its p-value, Wasserstein-1 and effect (W1 / reference std) of binned live
+    counts against the reference's, for one sample (features x slots) or a stack of them
+    (groups x features x slots, e.g. one per device: the reference's CDF is computed once)."""
+    ref = reference[:, :-1].astype(np.float64)  # without the missing slot
+    cur = live[..., :-1].astype(np.float64)
+    n, m = ref.sum(axis=-1), cur.sum(axis=-1)
+    ref_cdf = np.cumsum(ref, axis=-1) / np.maximum(n, 1)[:, None]
+    cur_cdf = np.cumsum(cur, axis=-1)
+    cur_cdf /= np.maximum(m, 1)[..., None]
+    gap = np.abs(cur_cdf - ref_cdf, out=cur_cdf)
+    ks = gap.max(axis=-1)
+    pvalue = ks_pvalue(ks, n, m)
+    # W1 = ∫|F - G|: the CDF gaps at the fine bin edges times the width (the under/overflow
+    # slots contribute only their mass at the range's edge, a lower bound).
+    edge_gaps = gap[..., :-1]  # at the fine bins' edges low + k·width, k = 0..BINS (trapezoids)
+    wasserstein = (
+        edge_gaps.sum(axis=-1) - (edge_gaps[..., 0] + edge_gaps[..., -1]) / 2
+    ) * layout.width
+    effect = wasserstein / np.maximum(np.asarray(reference_std, dtype=np.float64), 1e-12)
+    return ks, pvalue, wasserstein, effect
+
+
 def compare_numeric(
     reference: np.ndarray,
     live: np.ndarray,
@@ -226,21 +251,12 @@ def compare_numeric(
     correction: str = "holm",
 ) -> NumericDrift:
     """Compare binned counts (features x slots) of the reference and the live rows."""
-    ref = reference[:, :-1].astype(np.float64)  # without the missing slot
-    cur = live[:, :-1].astype(np.float64)
-    n, m = ref.sum(axis=1), cur.sum(axis=1)
-    ref_cdf = np.cumsum(ref, axis=1) / np.maximum(n, 1)[:, None]
-    cur_cdf = np.cumsum(cur, axis=1) / np.maximum(m, 1)[:, None]
-    gap = np.abs(ref_cdf - cur_cdf)
-    ks = gap.max(axis=1)
-    pvalue = ks_pvalue(ks, n, m)
+    ks, pvalue, wasserstein, effect = distances(reference, live, layout, reference_std)
     adjust = holm if correction == "holm" else benjamini_hochberg
     adjusted = adjust(pvalue)
-    # W1 = ∫|F - G|: the CDF gaps at the fine bin edges times the width (the under/overflow
-    # slots contribute only their mass at the range's edge, a lower bound).
-    edge_gaps = gap[:, :-1]  # at the fine bins' edges low + k·width, k = 0..BINS (trapezoids)
-    wasserstein = (edge_gaps.sum(axis=1) - (edge_gaps[:, 0] + edge_gaps[:, -1]) / 2) * layout.width
-    effect = wasserstein / np.maximum(np.asarray(reference_std, dtype=np.float64), 1e-12)
+    ref = reference[:, :-1].astype(np.float64)
+    cur = live[:, :-1].astype(np.float64)
+    m = cur.sum(axis=1)
     edges = decile_edges(reference)
     expected, actual = _grouped(ref, edges), _grouped(cur, edges)
     total_live = live.sum(axis=1)
