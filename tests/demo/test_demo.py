@@ -12,7 +12,7 @@ from PIL import Image
 
 from edgeops.workspace import Workspace
 
-DEVICES = 20  # the loop is the same with 50; fewer keeps the suite lean
+DEVICES = 10  # the loop is the same with 50; fewer keeps the suite lean
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,16 @@ import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 from rich.console import Console
 
 from edgeops.data.formats.ei import sign_ei
+
+if TYPE_CHECKING:
+    from edgeops.demo.loop import Loop
 
 HMAC_KEY = "demo-hmac-key"
 RECIPE = """\
@@ -118,6 +121,22 @@ def run(folder: Path, console: Console, invoke: Callable[[list[str]], int], *,
         f"and 2 damaged ones to {recordings}"
     )
     step("1. a workspace and a project", "init", "--project", "basic-motions")
+    from edgeops.demo.loop import Loop
+
+    loop = Loop(folder, home, console, invoke, devices, serve)
+    loop.launch()  # the server starts in the background while the data and training steps run
+    try:
+        trees = _lifecycle(folder, home, console, invoke, step)
+        _close_the_loop(folder, console, loop, trees)
+    finally:
+        loop.stop_server()
+
+
+def _lifecycle(folder: Path, home: Path, console: Console, invoke: Callable[[list[str]], int],
+               step: Callable[..., int]) -> Path:  # fmt: skip
+    """Steps 2-25: data in, versions, a device over HTTP, audit, recipes, training, the
+    registry; returns the production model's recipe."""
+    recordings = folder / "recordings"
     code = step("2. import, verifying signatures; damaged files are reported, good ones kept",
                 "data", "import", str(recordings), "--hmac-key", HMAC_KEY)  # fmt: skip
     console.print(f"(exit code {code}: 2 means some files were rejected)", style="dim")
@@ -160,22 +179,18 @@ def run(folder: Path, console: Console, invoke: Callable[[list[str]], int], *,
     step("25. re-test production on version 1's test split", "test", "production",
          "--data", versions[1])  # fmt: skip
     console.print(f"open {folder / 'confusion.png'} for the confusion matrix", style="bold")
-    _close_the_loop(folder, home, console, invoke, trees, serve, devices)
+    return trees
 
 
-def _close_the_loop(folder: Path, home: Path, console: Console, invoke: Callable[[list[str]], int],
-                    recipe: Path, serve: bool, devices: int) -> None:  # fmt: skip
+def _close_the_loop(folder: Path, console: Console, loop: "Loop", recipe: Path) -> None:
     from edgeops.demo import report
-    from edgeops.demo.loop import Loop
 
-    loop = Loop(folder, home, console, invoke, devices, serve)
     recordings, labels = basic_motions()
     journal = loop.run(recordings, labels, recipe)
-    page = report.write(folder, journal, loop.url if serve else None)
+    page = report.write(folder, journal, loop.url if loop.serve else None)
     console.rule("[bold]the loop is closed")
     console.print(f"report: {page}", style="bold", highlight=False)
-    if not serve:
-        loop.stop_server()
+    if not loop.serve:
         return
     console.print(
         f"the server (and the studio) stays up at [bold]{loop.url}[/]; an admin key for the "
@@ -187,8 +202,6 @@ def _close_the_loop(folder: Path, home: Path, console: Console, invoke: Callable
         loop.server.wait()
     except KeyboardInterrupt:
         console.print("stopping the server")
-    finally:
-        loop.stop_server()
 
 
 def _collect_from_a_device(home: Path, console: Console) -> list[int]:

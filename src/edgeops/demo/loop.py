@@ -141,11 +141,15 @@ class Loop:
             method, f"{self.url}/api/v1/projects/{PROJECT}{route}", headers=self.admin, **kwargs
         )
         if answer.status_code >= 400:
-            raise StageFailed(f"{method} {route}: {answer.status_code} {answer.text[:300]}")
+            log = (self.folder / "server.log").read_text(errors="replace")[-3000:]
+            raise StageFailed(
+                f"{method} {route}: {answer.status_code} {answer.text[:300]}\nserver.log:\n{log}"
+            )
         return answer.json()
 
     # -- the stages ----------------------------------------------------------------------
     def run(self, recordings: np.ndarray, labels: np.ndarray, recipe: Path) -> Journal:
+        self.journal.started = time.monotonic()
         try:
             self.build()
             self.release()
@@ -177,9 +181,8 @@ class Loop:
                 f"monitor alerts from {THRESHOLDS['min_effect']:g} std)",
                 style="dim",
             )
-        except BaseException:
-            self.stop_server()
-            raise
+        finally:
+            self.http.close()
         return self.journal
 
     def build(self) -> None:
@@ -231,28 +234,24 @@ class Loop:
         )
         self.stage("release", f"{DEVICE_TYPE}/1.0.0 signed")
 
-    def start_server(self) -> None:
+    def launch(self) -> None:
+        """Start `edgeops serve` (rollouts move every second) without waiting for it."""
         port = free_port(DEFAULT_PORT if self.serve else None)
-        self.console.rule("[bold]29. the server, with its rollout scheduler and workflow workers")
-        self.console.print(f"$ edgeops serve --port {port}", style="cyan", highlight=False)
         env = {**os.environ, "EDGEOPS_HOME": str(self.home), "EDGEOPS_SERVE_SCHEDULE_S": "1"}
-        log = (self.folder / "server.log").open("wb")
-        self.server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "edgeops",
-                "--home",
-                str(self.home),
-                "serve",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with (self.folder / "server.log").open("wb") as log:
+            self.server = subprocess.Popen(
+                [sys.executable, "-m", "edgeops", "--home", str(self.home), "serve", "--port",
+                 str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         self.url = f"http://127.0.0.1:{port}"
+
+    def start_server(self) -> None:
+        assert self.server is not None, "launch() first"
+        self.console.rule("[bold]29. the server, with its rollout scheduler and workflow workers")
+        self.console.print(
+            f"$ edgeops serve --port {self.url.rsplit(':', 1)[1]}  (started in the background "
+            "at step 1)", style="cyan", highlight=False,
+        )  # fmt: skip
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.server.poll() is not None:
@@ -267,7 +266,7 @@ class Loop:
             raise StageFailed("the server did not answer /healthz within 60 s")
         _, secret = self.ws.keys.create("admin", project=PROJECT, name="demo-operator")
         self.admin = {"x-api-key": secret}
-        self.stage("serve", f"serving {self.url}", port=port)
+        self.stage("serve", f"serving {self.url}")
 
     def stop_server(self) -> None:
         if self.server is not None and self.server.poll() is None:
