@@ -40,7 +40,16 @@ KEPT_OUT = {"PWD", "OLDPWD", "SHLVL", "_"}
 
 
 def test_the_guides_have_snippets() -> None:
-    assert {"quickstart.md", "data-engineer.md"} <= set(GUIDES)
+    assert {
+        "quickstart.md",
+        "data-engineer.md",
+        "data-scientist.md",
+        "ml-engineer.md",
+        "operator.md",
+        "admin.md",
+        "scaling.md",
+        "device.md",
+    } <= set(GUIDES)
 
 
 @pytest.mark.slow
@@ -188,3 +197,29 @@ def test_expected_lines_match_loosely() -> None:
     output = "┃ id ┃ label     ┃\n│ 1  │ badminton │\ndataset version 3f2a9c · 80 samples\n"
     assert missing_lines(["│ 1 │ badminton │", "dataset version ... · 80 samples"], output) == []
     assert missing_lines(["81 samples"], output) == ["81 samples"]
+
+
+LINK = re.compile(r"\]\(([^)#\s]+\.md)(#[^)\s]*)?\)")
+
+
+def test_links_between_pages_resolve() -> None:
+    """Every relative link to a page (and an anchor in it) names one that exists."""
+    broken = []
+    for page in sorted(DOCS.glob("*.md")):
+        for target, anchor in LINK.findall(page.read_text(encoding="utf-8")):
+            if target.startswith("http"):
+                continue
+            linked = (page.parent / target).resolve()
+            if not linked.exists():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and anchor[1:] not in _anchors(linked.read_text(encoding="utf-8")):
+                broken.append(f"{page.name}: {target}{anchor}")
+    assert not broken
+
+
+def _anchors(markdown: str) -> set[str]:
+    """The anchors a code host makes of headings: lower case, punctuation dropped, - for spaces."""
+    headings = re.findall(r"^#+\s+(.*)$", markdown, flags=re.MULTILINE)
+    return {
+        re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-") for heading in headings
+    }
