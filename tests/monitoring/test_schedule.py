@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -103,29 +104,31 @@ def test_a_monitor_firing_on_a_rolled_out_model_rolls_the_release_back(
     assert sorted(d["device"] for d in run["devices"]) == sorted(canaries)
 
 
-def test_each_period_is_claimed_by_exactly_one_process(trained: Trained) -> None:
-    ws = trained.ws
-    for name in ("a", "b", "c", "d", "e"):
-        ws.monitoring.add_monitor(f"claim-{name}", model="latest", window="500")
-    other = Workspace(ws.settings.home)  # another server process on the same database
+def test_each_period_is_claimed_by_exactly_one_process(
+    ws: Workspace, tmp_path: Path, database_url: str
+) -> None:
+    """Four server processes (two workspaces, two threads each) on one database, SQLite and
+    PostgreSQL: every due monitor is claimed once, none twice."""
+    names = {f"m-{n}" for n in range(8)}
+    for name in names:
+        ws.monitoring.add_monitor(name, model="production", window="500")
+    other = Workspace(tmp_path / "home", database_url=database_url)
     try:
-        now = datetime.now(UTC) + timedelta(days=1)  # every monitor is due
-        start = threading.Barrier(2)
-        won: dict[str, list[tuple[str, str]]] = {}
+        now = datetime.now(UTC)
+        start = threading.Barrier(4)
+        won: list[list[tuple[str, str]]] = []
 
-        def claim(label: str, workspace: Workspace) -> None:
+        def claim(workspace: Workspace) -> None:
             start.wait()
-            won[label] = schedule.claim_due(workspace, now, every_s=60)
+            won.append(schedule.claim_due(workspace, now, every_s=60))
 
-        threads = [threading.Thread(target=claim, args=(label, w))
-                   for label, w in (("one", ws), ("two", other))]  # fmt: skip
+        threads = [threading.Thread(target=claim, args=(w,)) for w in (ws, other, ws, other)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        claimed = [*won["one"], *won["two"]]
-        names = {m["name"] for m in ws.monitoring.monitors() if m["enabled"]}
-        assert sorted(m for _, m in claimed) == sorted(names)  # each monitor exactly once
+        claimed = [monitor for part in won for _, monitor in part]
+        assert len(won) == 4 and sorted(claimed) == sorted(names)  # each exactly once
         assert schedule.claim_due(other, now + timedelta(seconds=30), every_s=60) == []
         again = schedule.claim_due(other, now + timedelta(seconds=60), every_s=60)
         assert sorted(m for _, m in again) == sorted(names)
