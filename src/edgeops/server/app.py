@@ -117,11 +117,12 @@ def create_app(
     app.state.limiter = RateLimiter(limits.rate_per_key, limits.burst_per_key)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, timeout_s=limits.body_timeout_s)
     security.harden(app, tls=tls, cors_origins=cors_origins)
+    # Routes are matched in order: the fleet's come first, device check-ins being the busiest.
+    app.include_router(fleet_routes.router)
     app.include_router(api.router)
     app.include_router(ei.router)
     app.include_router(models.router)
     app.include_router(telemetry.router)
-    app.include_router(fleet_routes.router)
     app.include_router(workflow_routes.router)
     app.include_router(governance_routes.router)
     _add_health(app)
