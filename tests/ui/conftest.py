@@ -150,9 +150,10 @@ def _signed_in_states(studio: Studio) -> dict[str, Any]:
     return states
 
 
-def sign_in(page: Any, user: str, password: str = PASSWORD) -> None:
-    """Fill in and submit the sign-in form."""
-    page.goto("/login")
+def sign_in(page: Any, user: str, password: str = PASSWORD, navigate: bool = True) -> None:
+    """Fill in and submit the sign-in form (on /login, or on the page shown if not `navigate`)."""
+    if navigate:
+        page.goto("/login")
     page.get_by_label("User name").fill(user)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()

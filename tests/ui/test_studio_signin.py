@@ -15,10 +15,10 @@ def test_sign_in_lands_on_data_with_every_section(studio: Studio, browser: Any, 
     page = context.new_page()
     page.goto("/projects/motions/models")
     assert "/login" in page.url  # no session: sent to sign in, then back where it was going
-    sign_in(page, user_of("admin"), "not the password at all")
+    sign_in(page, user_of("admin"), "not the password at all", navigate=False)
     assert page.get_by_role("alert").inner_text() == "wrong user name or password"
-    sign_in(page, user_of("admin"))
-    page.wait_for_url("**/projects/motions/data")
+    sign_in(page, user_of("admin"), navigate=False)
+    page.wait_for_url("**/projects/motions/models")
     nav = page.get_by_role("navigation", name="Sections")
     titles = nav.get_by_role("link").all_inner_texts()
     assert titles == [
