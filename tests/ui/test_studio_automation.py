@@ -72,9 +72,10 @@ def test_run_a_workflow_and_approve_its_step(studio: Studio, page_as: Any, shoot
 
 def test_viewer_cannot_run_or_approve_even_by_forging(studio: Studio, page_as: Any) -> None:
     run_id = _waiting_run(studio, "guarded")
-    page = page_as("viewer")
+    page = page_as("viewer", width=820, height=1180)  # a tablet, portrait
     page.goto(f"/projects/{PROJECT}/automation/runs/{run_id}")
     page.get_by_role("heading", name="Step sign-off waits for approval").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     for name in ("Approve", "Reject", "Cancel run"):
         assert page.get_by_role("button", name=name).count() == 0
     page.goto(f"/projects/{PROJECT}/automation/workflows/guarded")

@@ -118,17 +118,20 @@ def test_start_a_rollout_watch_its_stages_and_pause_it(
         assert events[0].actor == "user:operator-user"
 
 
-def test_viewer_sees_no_rollout_buttons_and_a_forged_resume_is_refused(
-    studio: Studio, page_as: Any
+def test_viewer_sees_no_rollout_buttons_and_a_forged_pause_is_refused(
+    studio: Studio, page_as: Any, shoot: Any
 ) -> None:
     with studio.workspace() as ws:
         _signed_project(ws)
         ws.fleet.create_release("sensor", "2.0.0", {"fw.bin": b"\x02" * 256}, project=PROJECT)
         ws.fleet.register("sensor-1", "sensor", project=PROJECT)
         rollout = ws.fleet.create_rollout("sensor/2.0.0", project=PROJECT)
-    page = page_as("viewer")
+    page = page_as("viewer", width=820, height=1180)  # a tablet, portrait
     page.goto(f"/projects/{PROJECT}/fleet")
     assert page.get_by_role("button", name="Start rollout").count() == 0
+    # Wide tables scroll inside their box; the page itself fits the tablet's width.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shoot(page, "tablet")
     page.goto(f"/projects/{PROJECT}/fleet/rollouts/{rollout['id']}")
     page.get_by_text("devices reached").wait_for()
     for name in ("Pause", "Resume", "Abort", "Roll back"):
