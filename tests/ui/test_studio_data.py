@@ -117,3 +117,26 @@ def test_audio_sample_has_a_player_and_a_spectrogram(page_as: Any, tmp_path: Pat
     spectrogram = page.get_by_role("img", name="Spectrogram")
     assert spectrogram.is_visible()
     assert spectrogram.locator("image").count() == 1
+    # Delete it again (the button asks first), so later tests train on motion data only.
+    sample_id = int(page.url.rsplit("/", 1)[1])
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete sample").click()
+    page.wait_for_url(f"**{DATA}")
+    assert page.get_by_role("status").inner_text() == f"sample {sample_id} deleted"
+    assert page.get_by_role("link", name=str(sample_id), exact=True).count() == 0
+
+
+def test_move_ticked_samples_to_testing(studio: Studio, page_as: Any) -> None:
+    page = page_as("data-scientist")
+    page.goto(f"{DATA}?label=standing&category=training")
+    boxes = page.get_by_role("checkbox")
+    ids = [int(boxes.nth(i).get_attribute("value") or 0) for i in range(2)]
+    for i in range(2):
+        boxes.nth(i).check()
+    page.get_by_label("With the selected samples").select_option("move")
+    page.get_by_label("Label or category").fill("testing")
+    page.get_by_role("button", name="Apply").click()
+    assert page.get_by_role("status").inner_text() == "move: 2 samples"
+    assert "category=training" in page.url  # back on the same filtered list
+    with studio.workspace() as ws:
+        assert {ws.data.get(i, project=PROJECT).category for i in ids} == {"testing"}
