@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.ui.conftest import PROJECT, Studio, sign_in, user_of
+from tests.ui.conftest import PASSWORD, PROJECT, Studio, sign_in, user_of
 
 pytestmark = pytest.mark.browser
 
@@ -79,4 +79,34 @@ def test_tampered_cookie_is_no_session(studio: Studio, page_as: Any) -> None:
         f"{studio.url}/projects/{PROJECT}/data",
         cookies={"edgeops_session": f"{payload}.{forged}"},
     )
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
+
+
+def test_sign_in_never_redirects_off_site(studio: Studio) -> None:
+    with httpx.Client(base_url=studio.url) as client:
+        form = client.get("/login")
+        nonce = re.search(r'name="nonce" value="([^"]+)"', form.text)
+        assert nonce is not None
+        answer = client.post("/login", data={
+            "name": user_of("viewer"), "password": PASSWORD, "nonce": nonce.group(1),
+            "next": "//evil.example/phish",
+        })  # fmt: skip
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+
+
+def test_a_disabled_user_is_signed_out(studio: Studio) -> None:
+    from sqlalchemy import update
+
+    from edgeops.server.ui import session
+    from edgeops.store.tables import User
+
+    with studio.workspace() as ws:
+        user = ws.users.create("leaver", PASSWORD, "viewer")
+        cookie = session.encode(session.load_secret(studio.home), user.name, user.password_hash)
+        page = f"{studio.url}/projects/{PROJECT}/data"
+        assert httpx.get(page, cookies={session.COOKIE: cookie}).status_code == 200
+        with ws.session() as db:
+            db.execute(update(User).where(User.name == "leaver").values(disabled=True))
+            db.commit()
+    answer = httpx.get(page, cookies={session.COOKIE: cookie})
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
