@@ -192,11 +192,10 @@ def _close_the_loop(folder: Path, console: Console, loop: "Loop", recipe: Path) 
     console.print(f"report: {page}", style="bold", highlight=False)
     if not loop.serve:
         return
-    console.print(
-        f"the server (and the studio) stays up at [bold]{loop.url}[/]; an admin key for the "
-        f"API: {loop.admin['x-api-key']}  — Ctrl-C to stop",
-        highlight=False,
-    )
+    console.print(f"the server and the studio stay up at [bold]{loop.url}[/] — Ctrl-C to stop")
+    console.print(f"  sign in to the studio as [bold]demo[/], password {loop.password}",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(f"  API key (admin): {loop.admin['x-api-key']}", highlight=False, soft_wrap=True)
     try:
         assert loop.server is not None
         loop.server.wait()

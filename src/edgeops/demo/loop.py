@@ -6,6 +6,7 @@ API or the simulator; a stage whose outcome is not what the loop needs fails lou
 import io
 import math
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -109,10 +110,12 @@ class Loop:
         self.devices, self.serve = devices, serve
         self.journal = Journal()
         self.journal.facts["min_effect"] = THRESHOLDS["min_effect"]
+        self.journal.facts["watches"] = devices
         self.server: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.http = httpx.Client(timeout=60)
         self.admin: dict[str, str] = {}
+        self.password = ""
         self.ws = Workspace(home, create=False)
 
     # -- plumbing ------------------------------------------------------------------------
@@ -266,6 +269,8 @@ class Loop:
             raise StageFailed("the server did not answer /healthz within 60 s")
         _, secret = self.ws.keys.create("admin", project=PROJECT, name="demo-operator")
         self.admin = {"x-api-key": secret}
+        self.password = secrets.token_urlsafe(12)  # a local demo's sign-in, shown at the end
+        self.ws.users.create("demo", self.password, "admin")
         self.stage("serve", f"serving {self.url}")
 
     def stop_server(self) -> None:
@@ -445,7 +450,8 @@ class Loop:
             "strongest shift (std)": point["strongest"],
             "active alerts": [a["title"] for a in active] or "none",
         }
-        self.journal.facts[phase] = {**numbers, "findings": [f["title"] for f in findings]}
+        if phase == "after retraining":
+            self.journal.facts["active after"] = numbers["active alerts"]
         self.stage(f"telemetry: {phase}", outcome, **numbers)
         return next((a for a in active if a["kind"] == "data_drift"), {}) if expect_drift else {}
 
@@ -564,7 +570,7 @@ class Loop:
 
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(upload, enumerate(queue)))
-        uploaded = len(queue)
+        uploaded = self.journal.facts["collected"] = len(queue)
         self.stage(
             "collect",
             f"{uploaded} windows from the new condition labelled and uploaded",
@@ -604,6 +610,7 @@ class Loop:
             "gate": gate,
             "release": release["release"],
             "rollout": out["rollout"]["rollout"],
+            "dataset": out["data"]["version"],
         }
         self.stage(
             "retrain",

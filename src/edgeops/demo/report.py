@@ -61,6 +61,40 @@ def drift_chart(journal: Journal, out: Path) -> None:
     plt.close(figure)
 
 
+def key_numbers(journal: Journal) -> list[tuple[str, str]]:
+    """The loop in a dozen lines, from what the stages recorded."""
+    facts, checks = journal.facts, {c["phase"]: c for c in journal.checks}
+    alert, retrain = facts.get("alert", {}), facts.get("retrain", {})
+    gate = retrain.get("gate", {})
+    drift, after = checks.get("drift", {}), checks.get("after retraining", {})
+    drifted = facts.get("drifted", [])
+    rows = [
+        ("fleet", f"{facts.get('watches')} simulated watches; {len(drifted)} got the units "
+                  f"bug (x 9.81 on the accelerometer)"),
+        ("alert", f"#{alert.get('id')} on {facts.get('production')}: names "
+                  f"{len(alert.get('devices', []))} of the {len(drifted)} drifted watches (and no "
+                  f"other), {len(alert.get('features', []))} features"),
+        ("strongest shift", f"{drift.get('strongest')} std while drifting, "
+                            f"{after.get('strongest')} after retraining (alert from "
+                            f"{facts.get('min_effect')})"),
+        ("oracle accuracy on the drifted watches",
+         f"{drift.get('accuracy', {}).get('drifted')} with {drift.get('model')}, "
+         f"{after.get('accuracy', {}).get('drifted')} with {after.get('model')}"),
+        ("collected", f"{facts.get('collected')} windows from the new condition, labelled by "
+                      "the demo's oracle (the simulator's ground truth)"),
+        ("retraining", f"run #{retrain.get('run')} started by alert #{alert.get('id')}: "
+                       f"{retrain.get('model')} on dataset {str(retrain.get('dataset'))[:12]}"),
+        ("gate", f"{gate.get('candidate')} {gate.get('accuracy')} vs production "
+                 f"{gate.get('baseline')} {gate.get('baseline_accuracy')} on the same testing "
+                 f"split: {gate.get('reason')}"),
+        ("shipped", f"{retrain.get('release')} (rollout {retrain.get('rollout')}) on every watch"),
+        ("after retraining", f"{after.get('findings')} findings, active alerts: "
+                             f"{facts.get('active after', 'none')}"),
+        ("loop time", f"{sum(s.seconds for s in journal.stages):.0f} s of stages"),
+    ]  # fmt: skip
+    return rows
+
+
 def _value(value: Any) -> str:
     if isinstance(value, dict | list):
         return html.escape(json.dumps(value, default=str))
@@ -84,7 +118,8 @@ def write(folder: Path, journal: Journal, url: str | None) -> Path:
         if (folder / name).exists()
     )
     facts = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{_value(v)}</td></tr>" for k, v in journal.facts.items()
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+        for k, v in key_numbers(journal)
     )
     studio = f"<p>The server is still running: <a href='{url}/'>{url}</a></p>" if url else ""
     monitor = (
