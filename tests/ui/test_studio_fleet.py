@@ -101,6 +101,11 @@ def test_start_a_rollout_watch_its_stages_and_pause_it(
         ws.fleet.advance()  # stage 1 healthy, no dwell: on to 100 %
     progress.get_by_text("stage 2 of 2").wait_for()
     progress.get_by_text("4 of 4 devices reached").wait_for()
+    members = {
+        row.get_attribute("data-member"): row.locator(".badge").inner_text()
+        for row in progress.locator("tr[data-member]").all()
+    }
+    assert sorted(members.values()) == ["offered", "offered", "succeeded", "succeeded"]
     shoot(page, "stage-2")
 
     page.get_by_role("button", name="Pause").click()

@@ -39,6 +39,8 @@ def test_drift_charts_and_acknowledging_an_alert(
     drifting = page.locator("#feature-drift tr:has(.badge.bad) td:first-child").all_inner_texts()
     assert set(drifting) == {"flatten.0", "flatten.1", "flatten.2"}  # the three shifted ones
     assert now.get_by_role("img").locator("rect").count() >= 12  # the per-feature bars
+    reporting = page.locator("#devices-reporting tr[data-device]")
+    assert {r.get_attribute("data-device") for r in reporting.all()} == {"watch-1", "watch-2"}
     alert = page.locator(f"tr[data-alert='{drift_alert}']")
     assert "data drift in 3 of 24 features" in alert.inner_text()
     shoot(page, "drift")

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tuf.api.exceptions import UnsignedMetadataError
 
@@ -18,7 +19,7 @@ from edgeops.fleet.reports import CHECKIN_INTERVAL_S
 from edgeops.governance.roles import Permission
 from edgeops.server.ui.access import Viewer, page
 from edgeops.server.ui.render import project_url, redirect, render, templates
-from edgeops.store.tables import Project, utcnow
+from edgeops.store.tables import Device, Project, RolloutDevice, utcnow
 
 router = APIRouter(include_in_schema=False)
 Read = Annotated[Viewer, page(Permission.FLEET_READ)]
@@ -27,6 +28,7 @@ Write = Annotated[Viewer, page(Permission.FLEET_WRITE)]
 MISSED_CHECKINS = 3
 STATUSES = ("online", "degraded", "failing", "offline", "never seen", "revoked")
 DEVICE_ROWS = 200  # devices a page
+MEMBER_ROWS = 100  # devices of a rollout shown on its page
 
 
 def ago(moment: str | None, now: datetime) -> str:
@@ -164,9 +166,20 @@ def start_rollout(
 
 
 def _rollout(request: Request, project: str, rollout_id: int) -> dict[str, Any]:
+    """The rollout's status, with the devices it has reached (latest changes first)."""
     with request.app.state.ws.session() as session:
         found = projects.get(session, project)
-        return rollouts.status(session, rollouts.get(session, found, rollout_id))
+        status = rollouts.status(session, rollouts.get(session, found, rollout_id))
+        rows = session.execute(
+            select(Device.device_id, RolloutDevice.stage, RolloutDevice.state,
+                   RolloutDevice.detail, RolloutDevice.updated_at)
+            .join(Device, Device.id == RolloutDevice.device_pk)
+            .where(RolloutDevice.rollout_id == rollout_id)
+            .order_by(RolloutDevice.updated_at.desc(), Device.device_id)
+            .limit(MEMBER_ROWS)
+        )  # fmt: skip
+        status["members"] = [row._asdict() for row in rows]
+        return status
 
 
 def _progress_context(status: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from edgeops.errors import EdgeopsError, InvalidInput, NotFound
 from edgeops.governance.roles import Permission
-from edgeops.monitoring import detectors, telemetry
+from edgeops.monitoring import detectors, health, telemetry
 from edgeops.monitoring.reference import ReferenceProfile
 from edgeops.server.ui.access import Viewer, page
 from edgeops.server.ui.charts import bar_chart, line_chart
@@ -100,7 +100,7 @@ def monitoring_home(
         "alert_filter": alerts, "statuses": ALERT_STATUSES,
         "alerts": ws.monitoring.alerts(project=project, status=None if alerts == "all" else alerts),
         "monitors": ws.monitoring.monitors(project=project), "chart": None, "features": [],
-        "bars": None, "counts": [], "findings": [], "rows": 0,
+        "bars": None, "counts": [], "findings": [], "rows": 0, "reporting": [],
     }  # fmt: skip
     if chosen is not None:
         try:
@@ -120,7 +120,9 @@ def _model_drift(ws: Any, project: str, model: str, days: int, hours: int) -> di
     start = datetime.combine(now.date(), datetime.min.time(), UTC) - timedelta(days=days - 1)
     table = ws.monitoring.store.read(project, since=start, until=now, model=shown["number"])
     chart, counts = _drift_charts(profile, table, start, days, title)
-    analysis = ws.monitoring.analyse(model, since=now - timedelta(hours=hours), project=project)
+    since = now - timedelta(hours=hours)
+    analysis = ws.monitoring.analyse(model, since=since, project=project)
+    reporting = health.devices(ws.monitoring.store, project, since, now, model=shown["number"])
     features = sorted(analysis.checks.get("features", []), key=lambda r: -r["effect"])
     bars = None
     if features:
@@ -133,7 +135,7 @@ def _model_drift(ws: Any, project: str, model: str, days: int, hours: int) -> di
     return {
         "chart": chart, "counts": counts, "features": features, "bars": bars,
         "findings": analysis.findings, "rows": analysis.rows, "model_title": title,
-        "skipped": analysis.checks.get("skipped"),
+        "skipped": analysis.checks.get("skipped"), "reporting": reporting,
         "day_labels": [(start + timedelta(days=d)).date().isoformat() for d in range(days)],
     }  # fmt: skip
 
