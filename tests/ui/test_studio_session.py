@@ -55,3 +55,27 @@ def test_secret_is_made_once_and_kept(tmp_path) -> None:  # type: ignore[no-unty
     assert len(first) == 32
     assert session.load_secret(tmp_path / "home") == first
     assert oct((tmp_path / "home" / session.SECRET_FILE).stat().st_mode)[-3:] == "600"
+
+
+def test_sign_in_attempts_are_capped_per_address(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A real server: after the burst, more attempts from one address get 429 and Retry-After
+    before any password is checked."""
+    import httpx
+    from tests.server.conftest import start_server
+
+    from edgeops.server.app import ServerLimits
+    from edgeops.server.ui import LOGIN_BURST
+    from edgeops.workspace import Workspace
+
+    with Workspace(tmp_path / "home") as ws:
+        running = start_server(ws, ServerLimits())
+        try:
+            url = f"http://127.0.0.1:{running.config.port}/login"
+            form = {"name": "nobody", "password": "x" * 12, "nonce": "stale"}
+            with httpx.Client() as client:
+                answers = [client.post(url, data=form) for _ in range(int(LOGIN_BURST) + 1)]
+        finally:
+            running.should_exit = True
+    assert {a.status_code for a in answers[:-1]} == {303}  # the stale form is sent back
+    assert answers[-1].status_code == 429 and int(answers[-1].headers["retry-after"]) >= 1
+    assert "too many sign-in attempts" in answers[-1].text

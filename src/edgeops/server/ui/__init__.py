@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from edgeops.errors import Conflict, EdgeopsError, InvalidInput, NotFound
+from edgeops.server.limits import RateLimiter
 from edgeops.server.ui import (
     automation,
     data,
@@ -43,6 +44,8 @@ ROUTERS: tuple[APIRouter, ...] = tuple(
     )
 )
 
+LOGIN_RATE, LOGIN_BURST = 1 / 3, 20  # sign-in attempts a second per client address; burst
+
 _STATUS = ((NotFound, 404), (InvalidInput, 400), (Conflict, 409))
 
 
@@ -50,6 +53,8 @@ def mount(app: FastAPI) -> None:
     """Add the studio to `app`: its pages, its static files, and HTML errors for its requests
     (API requests keep their JSON errors)."""
     app.state.studio_secret = load_secret(app.state.ws.settings.home)
+    # Password guessing: each attempt costs an argon2 hash already; this caps them per address.
+    app.state.studio_logins = RateLimiter(LOGIN_RATE, LOGIN_BURST)
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

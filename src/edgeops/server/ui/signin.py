@@ -46,6 +46,17 @@ def login(
     nonce: Annotated[str, Form(max_length=64)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
+    client = request.client.host if request.client else "unknown"
+    wait = request.app.state.studio_logins.wait_time(client)
+    if wait > 0:
+        response = render(
+            request, None, "login.html",
+            {"next": _safe_next(next), "nonce": nonce, "name": name,
+             "error": f"too many sign-in attempts from your address: wait {wait:.0f} s"},
+            status=429,
+        )  # fmt: skip
+        response.headers["Retry-After"] = str(max(1, round(wait + 0.5)))
+        return response
     expected = request.cookies.get(LOGIN_NONCE)
     if not expected or not secrets.compare_digest(
         expected.encode(errors="replace"), nonce.encode(errors="replace")
