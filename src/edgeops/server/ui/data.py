@@ -199,8 +199,10 @@ def _media(
     return sample, values, original
 
 
-def _change(request: Request, project: str, viewer: Viewer, ids: list[int], action: str,
-            value: str) -> list[Sample]:  # fmt: skip
+def _change(
+    request: Request, project: str, viewer: Viewer, ids: list[int], action: str, value: str
+) -> list[Sample]:
+    """One change to samples `ids`, audited as the viewer, committed."""
     with request.app.state.ws.session() as session:
         found = projects.get(session, project)
         if action == "label":
