@@ -16,6 +16,7 @@ from edgeops.governance import audit
 from edgeops.governance.fairness import DEFAULT_MAX_GAP, DEVICE_KEY
 from edgeops.governance.privacy import ERASE
 from edgeops.governance.roles import Permission
+from edgeops.server.governance import _acting
 from edgeops.server.ui.access import Viewer, page
 from edgeops.server.ui.charts import bar_chart
 from edgeops.server.ui.render import project_url, redirect, render
@@ -27,17 +28,6 @@ ProjectAdmin = Annotated[Viewer, page(Permission.PROJECT_ADMIN)]
 ModelsRead = Annotated[Viewer, page(Permission.MODELS_READ)]
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-
-
-class _Acting:
-    """The workspace as a service acting for the signed-in user sees it: the same database and
-    blobs, with the user as the actor its certificate and audit events record."""
-
-    def __init__(self, ws: Any, actor: str) -> None:
-        self._ws, self.actor = ws, actor
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ws, name)
 
 
 def _events(
@@ -127,7 +117,9 @@ async def erase_subject(
     back = project_url(project, "governance")
     if confirm != "yes":
         return redirect(back, error="tick the box to confirm: an erasure cannot be undone")
-    acting: Any = _Acting(request.app.state.ws, viewer.actor)
+    # The workspace as the API's erasure sees it: acting for the caller, so the certificate
+    # and the audit events name the signed-in user.
+    acting = _acting(request.app.state.ws, viewer.actor)
     try:
         certificate = await run_in_threadpool(
             privacy.erase, acting, subject.strip(), project=project, reason=reason
