@@ -194,3 +194,20 @@ def test_an_event_loop_caller_gets_the_commit_error(ws: Workspace, ingestor: Ing
     with pytest.raises(Exception, match=r"(?i)foreign key"):
         asyncio.run(caller())
     assert ws.data.samples(project="test") == []
+
+
+def test_committers_on_one_sqlite_file_take_turns(ws: Workspace, ingestor: Ingestor) -> None:
+    """Two committers (as in two server processes) on one database: while one holds its turn,
+    the other's group waits, and goes through once the turn is free."""
+    if ws.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL committers wait on its row locks, which wake them at once")
+    other = Ingestor(ws._sessions, ws.blobs, move_every_s=0.05)
+    try:
+        with ingestor._turns.turn():
+            waiting = other.submit(_destination(ws), [Upload("a.json", _file(60))])
+            with pytest.raises(TimeoutError):
+                waiting.result(timeout=0.5)
+        [outcome] = waiting.result(timeout=30)
+    finally:
+        other.close()
+    assert outcome.ok and ws.data.get(outcome.sample_id) is not None  # type: ignore[arg-type]

@@ -8,11 +8,14 @@ durable. A mover thread takes staged blobs to the blob store in bulk, off the ho
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import queue
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -153,6 +156,7 @@ class Ingestor:
         self.move_every_s = move_every_s
         self.gather_s = gather_s
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._turns = _CommitTurns(sessions)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="edgeops-committer", daemon=True)
         self._mover = threading.Thread(target=self._move, name="edgeops-blob-mover", daemon=True)
@@ -164,6 +168,7 @@ class Ingestor:
         self._thread.join(timeout=30)
         self._stopping.set()
         self._mover.join(timeout=60)
+        self._turns.close()
 
     def _move(self) -> None:
         """Move staged blobs to the blob store until closed (and once more after that)."""
@@ -244,7 +249,7 @@ class Ingestor:
 
     def _commit(self, group: list[_Job]) -> None:
         try:
-            with self.sessions() as session:
+            with self._turns.turn(), self.sessions() as session:
                 results = _insert_group(session, group)
                 staging.stage(session, {d: b for job in group for d, b in job.blobs.items()})
                 session.commit()
@@ -258,6 +263,45 @@ class Ingestor:
                 else:
                     job.outcomes[index].error = stored
         _settle(group, None)
+
+
+class _CommitTurns:
+    """Committers of several server processes (`edgeops serve --workers N`) on one SQLite file
+    take turns through a file lock. One waiting for SQLite's own write lock polls it, sleeping
+    up to 100 ms between tries, and so misses most of the moments the other commits; one
+    waiting on the file lock wakes the moment the other one is done. Elsewhere a no-op."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        engine = sessions.kw.get("bind")
+        database = engine.url.database if engine is not None else None
+        self._handle: int | None = None
+        if (
+            engine is not None
+            and engine.dialect.name == "sqlite"
+            and database
+            not in (
+                None,
+                "",
+                ":memory:",
+            )
+        ):
+            self._handle = os.open(f"{database}-commit.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        if self._handle is None:
+            yield
+            return
+        fcntl.flock(self._handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            os.close(self._handle)
+            self._handle = None
 
 
 def _settle(group: list[_Job], error: Exception | None) -> None:
