@@ -30,6 +30,13 @@ def test_rollout_changes_and_revocations_reach_the_next_checkin(fleet: FleetServ
     routine = {"installed": "1.0.0", "health": {"status": "ok"}}
     for _ in range(3):  # the first is written at once, the others are answered from memory
         assert _checkin(fleet, key, routine)["update"] is None
+    with fleet.client() as client:  # the key as a bearer token works the same
+        bearer = client.post(f"{P}/device/checkin", json=routine,
+                             headers={"authorization": f"Bearer {key}"})  # fmt: skip
+        wrong = client.post(f"{P}/device/checkin", json=routine,
+                            headers={"authorization": f"Bearer {key}x"})  # fmt: skip
+    assert bearer.status_code == 200 and bearer.json()["device_id"] == "d1"
+    assert wrong.status_code == 401
     fleet.ws.fleet.create_release("pi4", "1.1.0", {"firmware.bin": FIRMWARE[::-1]})
     rollout = fleet.ws.fleet.create_rollout("1.1.0", stages="100", dwell="0s", now=T0)
     fleet.ws.fleet.advance(T0)  # assigns 1.1.0 to d1 (the cache's TTL is a minute)
@@ -94,28 +101,31 @@ def test_an_older_buffered_check_in_never_overwrites_a_newer_one(tmp_path: Path)
     ws.close()
 
 
-def test_changes_from_another_process_clear_the_memory_and_stale_loads_are_dropped(
-    tmp_path: Path,
-) -> None:
+def test_changes_from_another_process_are_read_from_the_audit_log(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "home")
-    ws.projects.create("p")
+    pid = ws.projects.create("p").id
     ws.fleet.register("d1", "pi4")
+    ws.fleet.register("d2", "pi4")
     cache = CheckinCache(ws._sessions, poll_s=3600)  # polled by hand below (after its first)
+    known = Assignment(1, "1.0.0", b"{}")
     deadline = time.monotonic() + 20
-    while not cache.put(1, "d1", Assignment(1, "1.0.0", b"{}"), cache.epoch):
+    while not cache.put(pid, "d1", known, cache.epoch):
         assert time.monotonic() < deadline, "the cache never read the audit head"
         time.sleep(0.01)
-    assert cache.get(1, "d1") is not None
+    assert cache.put(pid, "d2", known, cache.epoch)
     assert cache.poll() is False  # nothing changed anywhere
     other = Workspace(tmp_path / "home")  # another process: its own engine and sessions
     other.fleet.tag("d1", add_tags=["moved"])
-    assert cache.get(1, "d1") is not None  # this process did not see it happen...
-    assert cache.poll() is True  # ...until it reads the audit head
-    assert cache.get(1, "d1") is None
+    assert cache.get(pid, "d1") is not None  # this process did not see it happen...
+    assert cache.poll() is True  # ...until it reads the audit log: d1 only
+    assert cache.get(pid, "d1") is None and cache.get(pid, "d2") is not None
     loading = cache.epoch  # a load that starts, then a change committed here meanwhile
     ws.fleet.tag("d1", add_tags=["again"])
-    assert cache.put(1, "d1", Assignment(1, "1.0.0", b"{}"), loading) is False
-    assert cache.get(1, "d1") is None
+    assert cache.put(pid, "d1", known, loading) is False
+    assert cache.get(pid, "d1") is None
+    other.fleet.revoke("d1")  # revokes its key too: admitted keys are all forgotten
+    cache.poll()
+    assert cache.get(pid, "d2") is None
     cache.close()
     other.close()
     ws.close()

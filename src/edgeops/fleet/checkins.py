@@ -3,11 +3,12 @@ server's memory so that a routine check-in ("alive, running what you offered, he
 answered without touching the database.
 
 An entry is dropped the moment this process commits a change to its device (all of them for a
-change to a release or a revoked key), and everything is dropped when another process changes
-anything: every such change writes an audit event, and the audit log's head is read every
-`poll_s` seconds. So a rollout started, rolled back or answered elsewhere (another `edgeops
-serve` worker, the CLI), or a key revoked there, reaches this process within about `poll_s`;
-entries also expire after `ttl_s` whatever happens."""
+change to a release or a revoked key). Changes made by other processes are found in the audit
+log, which every such change writes to and which is read every `poll_s` seconds: the devices an
+event names are forgotten, and everything for an event that may reach many devices. So a
+rollout started, rolled back or answered elsewhere (another `edgeops serve` worker, the CLI), or
+a key revoked there, reaches this process within about `poll_s`; entries also expire after
+`ttl_s` whatever happens."""
 
 import logging
 import threading
@@ -20,10 +21,15 @@ from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
 from edgeops.governance.audit import HEAD_ID
 from edgeops.governance.keys import Principal
-from edgeops.store.tables import ApiKey, AuditHead, Device, Release
+from edgeops.store.tables import ApiKey, AuditEvent, AuditHead, Device, Release
 
 log = logging.getLogger(__name__)
 _EVERYTHING = "*"
+MAX_EVENTS_PER_POLL = 1000  # more changes than this in a second: forget everything
+# Audit actions that never change what a device is told (the rest name a device, or may reach
+# many: rollouts, releases, revoked keys, projects, signing keys, erasure...).
+UNRELATED = ("alert.", "dataset.", "feature", "key.create", "model.", "monitor.", "recipe.",
+             "sample.", "telemetry.", "user.", "workflow.")  # fmt: skip
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -58,7 +64,7 @@ class CheckinCache:
     result only if it has not moved, so a change committed meanwhile is never hidden."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], *, ttl_s: float = 60.0, poll_s: float = 1.0,
+        self, sessions: sessionmaker[Session], *, ttl_s: float = 600.0, poll_s: float = 1.0,
         limit: int = 200_000,
     ) -> None:  # fmt: skip
         self._sessions = sessions
@@ -134,15 +140,32 @@ class CheckinCache:
         session.info.pop(self._changed, None)
 
     def poll(self) -> bool:
-        """Read the audit log's head; drop everything if another process changed something."""
+        """Read the audit events written since the last poll (by any process): forget the
+        devices they name, or everything for a change that may reach many devices. True if
+        something was forgotten."""
         with self._sessions() as session:
             head = session.scalar(select(AuditHead.last_id).where(AuditHead.id == HEAD_ID))
+            events = [] if self._audit_head is None or head == self._audit_head else list(
+                session.execute(
+                    select(AuditEvent.action, AuditEvent.target, AuditEvent.project_id)
+                    .where(AuditEvent.id > self._audit_head, AuditEvent.id <= head)
+                    .limit(MAX_EVENTS_PER_POLL + 1)
+                )
+            )  # fmt: skip
             session.rollback()
-        moved = self._audit_head is not None and head != self._audit_head
-        if moved:
-            self.forget(None)
+        everything = len(events) > MAX_EVENTS_PER_POLL or (head or 0) < (self._audit_head or 0)
+        devices = set()
+        for action, target, project_id in events:
+            if action.startswith(UNRELATED):
+                continue
+            if action.startswith("device.") and project_id is not None:
+                devices.add((project_id, target.removeprefix("device:")))
+            else:  # a rollout, a release, a revoked key...: it may reach any device
+                everything = True
+        if everything or devices:
+            self.forget(None if everything else devices)
         self._audit_head = head
-        return moved
+        return everything or bool(devices)
 
     def _run(self) -> None:
         while not self._stop.is_set():

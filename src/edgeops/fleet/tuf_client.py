@@ -30,12 +30,19 @@ class KeyFetcher(FetcherInterface):
             "GET", url, preload_content=False, timeout=self._timeout, retries=False
         )
         if response.status >= 400:
+            # Read the error body before the connection goes back to the pool: left unread, it
+            # would be taken for the start of the next response on that connection.
+            response.drain_conn()
             response.release_conn()
             raise exceptions.DownloadHTTPError(f"HTTP {response.status} for {url}", response.status)
         return self._chunks(response)
 
     def _chunks(self, response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+        complete = False
         try:
             yield from response.stream(self._chunk_size)
+            complete = True
         finally:
+            if not complete:  # ngclient stopped reading (too long): never reuse the connection
+                response.close()
             response.release_conn()

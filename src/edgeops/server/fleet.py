@@ -2,12 +2,13 @@
 metadata and targets; operators manage devices, releases and rollouts (docs/fleet-protocol.md)."""
 
 import hashlib
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 from sqlalchemy import select
@@ -57,19 +58,14 @@ def _remembered(permission: Permission) -> Any:
     event), so that a device's frequent check-ins cost no key lookup."""
     check = require(permission).dependency
 
-    async def remembered(
-        request: Request,
-        x_api_key: Annotated[str | None, Header()] = None,
-        authorization: Annotated[str | None, Header()] = None,
-    ) -> Principal:
+    async def remembered(request: Request, **credentials: Any) -> Principal:
         checkins = _checkins(request)
-        digest = hashlib.sha256(
-            f"{x_api_key}\n{authorization}".encode(errors="replace")
-        ).hexdigest()
+        sent = f"{request.headers.get('x-api-key')}\n{request.headers.get('authorization')}"
+        digest = hashlib.sha256(sent.encode(errors="replace")).hexdigest()
         known = checkins.principal(permission.value, digest)
         if known is None:
             epoch = checkins.epoch
-            admitted: Principal = await check(request, x_api_key, authorization)
+            admitted: Principal = await check(request, **credentials)
             checkins.keep_principal(permission.value, digest, admitted, epoch)
             return admitted
         wait = request.app.state.limiter.wait_time(known.actor)
@@ -79,6 +75,8 @@ def _remembered(permission: Permission) -> Any:
                                 headers={"Retry-After": retry})  # fmt: skip
         return known
 
+    # FastAPI reads the credentials as `require`'s check declares them, and passes them on.
+    remembered.__signature__ = inspect.signature(check)  # type: ignore[attr-defined]
     remembered.permission = permission  # type: ignore[attr-defined]  # read by the route audit
     return Depends(remembered)
 

@@ -119,7 +119,8 @@ class Agent:
             verified = verify.fetch(offer, self.config.device_type, self.places, self.fetcher,
                                     now, self.slots.read)  # fmt: skip
         except Exception as exc:  # any refusal keeps the old release running
-            log.warning("update %s refused: %s: %s", release, type(exc).__name__, exc)
+            cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
+            log.warning("update %s refused: %s: %s%s", release, type(exc).__name__, exc, cause)
             self.report(release, "failed", type(exc).__name__)
             return "failed"
         self.report(release, "installing")
