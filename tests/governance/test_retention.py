@@ -119,3 +119,27 @@ def test_the_server_task_applies_every_policy(tmp_path: Path) -> None:
 
         asyncio.run(one_round())
         assert sorted(s.id for s in ws.data.samples())[:2] == [4, 5]
+
+
+def test_a_workflow_step_applies_the_policy(tmp_path: Path) -> None:
+    ws, _ = write_project(tmp_path, biased=False)
+    with ws:
+        ws.settings.project = "fair"
+        now = utcnow()
+        with ws.session() as session:
+            session.execute(update(Sample).where(Sample.id <= 3)
+                            .values(created_at=now - timedelta(days=31)))  # fmt: skip
+            session.commit()
+            retention.set_policy(session, projects.get(session, "fair"), 30, "tester")
+        ws.automation.apply({"name": "housekeeping", "triggers": [{"type": "manual"}],
+                             "steps": [{"id": "expire", "type": "retention"}]})  # fmt: skip
+        run = ws.automation.run("housekeeping", actor="cron-bot", now=now)
+        assert run is not None
+        ws.automation.run_until_idle(now)
+        done = ws.automation.get_run(run["id"])
+        assert done["status"] == "succeeded", done
+        (step,) = done["steps"]
+        assert step["output"] == {"expired": 3, "deleted": 3, "kept_pinned": 0}
+        assert min(s.id for s in ws.data.samples()) == 4
+        (event,) = ws.audit.events(action="retention.apply")
+        assert event.actor == f"workflow:housekeeping#{run['id']}"  # the run acted

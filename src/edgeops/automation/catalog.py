@@ -82,5 +82,11 @@ STEP_TYPES: dict[str, StepType] = {
         ),
         StepType("rollout", gates.RolloutParams, ("rollout",), gates.run_rollout),
         StepType("notify", gates.NotifyParams, ("sent",), gates.run_notify),
+        StepType(
+            "retention",
+            gates.RetentionParams,
+            ("expired", "deleted", "kept_pinned"),
+            gates.run_retention,
+        ),
     )
 }

@@ -164,6 +164,24 @@ def _fairness(ctx: StepContext, model: str, params: GateParams) -> dict[str, Any
             "passed": report["passed"], "reasons": reasons}  # fmt: skip
 
 
+class RetentionParams(_Params):
+    dry_run: bool = False
+
+
+def run_retention(ctx: StepContext, params: RetentionParams) -> dict[str, Any]:
+    """Apply the project's retention policy (governance/retention.py) as of the run's time."""
+    from edgeops.governance.retention import apply
+
+    (report,) = apply(ctx.ws, project=ctx.project, dry_run=params.dry_run, now=ctx.now,
+                      actor=ctx.actor)  # fmt: skip
+    ctx.log(
+        f"retention: {len(report['expired'])} samples expired, "
+        f"{report['samples_deleted']} deleted, {report['kept_pinned']} kept (pinned)"
+    )
+    return {"expired": len(report["expired"]), "deleted": report["samples_deleted"],
+            "kept_pinned": report["kept_pinned"]}  # fmt: skip
+
+
 class ApproveParams(_Params):
     role: str | None = None
     timeout: str = "24h"

@@ -117,10 +117,13 @@ def apply(
     project: str | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
+    actor: str | None = None,
 ) -> list[dict[str, Any]]:
     """Enforce the retention policy of `project` (default: every project that has one); with
-    `dry_run`, only say what would go. One report per project with a policy."""
+    `dry_run`, only say what would go. One report per project with a policy; the audit log
+    names `actor` (default: the workspace's)."""
     now = now or utcnow()
+    actor = actor or ws.actor
     reports: list[dict[str, Any]] = []
     with ws.session() as session:
         privacy.secure_delete(session)
@@ -157,7 +160,7 @@ def apply(
                     report["dataset_versions_redacted"] = part["dataset_versions_redacted"]
             if not dry_run:
                 details = {k: v for k, v in report.items() if k != "expired"}
-                audit.record(session, ws.actor, APPLY, f"project:{proj.name}", proj.id, details)
+                audit.record(session, actor, APPLY, f"project:{proj.name}", proj.id, details)
             reports.append(report)
         ws.blobs.sync()
         session.commit()
