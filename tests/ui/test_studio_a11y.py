@@ -34,6 +34,7 @@ PROBLEMS = """() => {
 }"""
 
 
+@pytest.mark.slow
 def test_pages_have_labels_alternatives_and_landmarks(page_as: Any) -> None:
     page = page_as("admin", width=820, height=1180)  # a tablet, where overflow shows first
     for url in PAGES:

@@ -43,6 +43,7 @@ def test_filter_the_sample_list(studio: Studio, page_as: Any) -> None:
         assert "walking" in text and "watch-2" in text
 
 
+@pytest.mark.slow
 def test_upload_plot_relabel_commit_and_diff(
     studio: Studio, page_as: Any, shoot: Any, tmp_path: Path
 ) -> None:
@@ -95,6 +96,7 @@ def test_viewer_cannot_change_samples_even_by_forging(studio: Studio, page_as: A
         assert ws.data.get(3, project=PROJECT).label != "X"
 
 
+@pytest.mark.slow
 def test_audio_sample_has_a_player_and_a_spectrogram(page_as: Any, tmp_path: Path) -> None:
     rate = 16000
     tone = (np.sin(2 * np.pi * 440 * np.arange(rate // 2) / rate) * 12000).astype("<i2")

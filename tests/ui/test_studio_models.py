@@ -38,6 +38,7 @@ def _trained(studio: Studio, max_depth: int) -> str:
         return f"v{ws.train(Recipe.model_validate(recipe), project=PROJECT).number}"
 
 
+@pytest.mark.slow
 def test_recipe_editor_shows_validation_by_the_field(page_as: Any, shoot: Any) -> None:
     page = page_as("viewer")  # reading and checking recipes needs no write permission
     page.goto(FEATURES, timeout=FIRST_LOAD_MS)
@@ -117,6 +118,7 @@ def test_build_shows_footprint_and_downloads(studio: Studio, page_as: Any, shoot
     assert archive.status == 200 and archive.body()[:2] == b"PK"
 
 
+@pytest.mark.slow
 def test_compare_two_versions(studio: Studio, page_as: Any, shoot: Any) -> None:
     first, second = _trained(studio, max_depth=2), _trained(studio, max_depth=3)
     page = page_as("viewer")
@@ -130,6 +132,7 @@ def test_compare_two_versions(studio: Studio, page_as: Any, shoot: Any) -> None:
     shoot(page, "compare")
 
 
+@pytest.mark.slow
 def test_viewer_sees_no_model_actions_and_forged_ones_fail(studio: Studio, page_as: Any) -> None:
     model = _trained(studio, max_depth=2)
     page = page_as("viewer")
