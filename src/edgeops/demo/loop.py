@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,13 +22,10 @@ import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from tuf.api import exceptions
 
 from edgeops.data.formats.ei import sign_ei
 from edgeops.demo import SENSORS
 from edgeops.demo.watches import UNITS_BUG, Runtimes, Watch, wear
-from edgeops.fleet.simulator.attacks import Interceptor
-from edgeops.fleet.simulator.devices import LinuxDevice
 from edgeops.workspace import Workspace
 
 PROJECT = "basic-motions"
@@ -45,21 +42,6 @@ TESTING_EVERY = 5  # one collected window in five goes to the testing split
 # the units bug moves the accelerometer features by far more.
 THRESHOLDS = {"min_effect": 2.0, "collect_windows": COLLECT_WINDOWS}
 DEFAULT_PORT = 8000
-
-
-class DrainingFetcher(Interceptor):
-    """Works around a bug in `fleet.tuf_client.KeyFetcher`: on a 4xx (a TUF client asks for
-    the next root, `2.root.json`, which does not exist) it hands the connection back to the
-    pool with the error body unread, so the next request on it reads that body as its status
-    line and fails (BadStatusLine → DownloadError → the update is refused). Reading the whole
-    answer first keeps the connection clean."""
-
-    def _fetch(self, url: str) -> Iterator[bytes]:
-        self.requested.append(url)
-        answer = self._pool.request("GET", url, timeout=self._timeout, retries=False)
-        if answer.status >= 400:
-            raise exceptions.DownloadHTTPError(f"HTTP {answer.status} for {url}", answer.status)
-        return iter([answer.data])
 
 
 class StageFailed(RuntimeError):
@@ -302,10 +284,6 @@ class Loop:
         specs = enrol(self.http, self.url, PROJECT, token, DEVICE_TYPE, self.devices, "watch")
         self.sim.root = fetch_root(self.http, self.url, PROJECT, specs[0].key)
         self.sim.add_all(specs)
-        for device in self.sim.devices.values():
-            if isinstance(device, LinuxDevice):
-                device.interceptor = DrainingFetcher(device.spec.key)
-                device.agent = device._start()
         first = self.sim.round(datetime.now(UTC))
         self.stage(
             "fleet",
