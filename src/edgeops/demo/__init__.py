@@ -189,6 +189,7 @@ def _close_the_loop(folder: Path, console: Console, loop: "Loop", recipe: Path) 
     journal = loop.run(recordings, labels, recipe)
     page = report.write(folder, journal, loop.url if loop.serve else None)
     console.rule("[bold]the loop is closed")
+    report.print_summary(console, journal)
     console.print(f"report: {page}", style="bold", highlight=False)
     if not loop.serve:
         return

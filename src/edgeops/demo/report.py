@@ -5,9 +5,12 @@ oracle's accuracy on the normal and the drifted watches)."""
 import html
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeops.demo.loop import Journal
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PLOTS = (
     ("drift.png", "Drift over time: strongest shift seen by the monitor, accuracy by group"),
@@ -93,6 +96,23 @@ def key_numbers(journal: Journal) -> list[tuple[str, str]]:
         ("loop time", f"{sum(s.seconds for s in journal.stages):.0f} s of stages"),
     ]  # fmt: skip
     return rows
+
+
+def print_summary(console: "Console", journal: Journal) -> None:
+    """The closing table in the terminal: every stage with its time and outcome, then the key
+    numbers."""
+    from rich.table import Table
+
+    stages = Table(title="the closed loop", title_justify="left")
+    for column in ("stage", "time", "outcome"):
+        stages.add_column(column, justify="right" if column == "time" else "left")
+    for stage in journal.stages:
+        stages.add_row(stage.title, f"{stage.seconds:.1f} s", stage.outcome)
+    console.print(stages)
+    numbers = Table(show_header=False, box=None, padding=(0, 2))
+    for name, value in key_numbers(journal):
+        numbers.add_row(f"[bold]{name}[/]", value)
+    console.print(numbers)
 
 
 def _value(value: Any) -> str:
