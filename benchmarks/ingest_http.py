@@ -3,6 +3,9 @@ JSON samples from 8 concurrent clients, beside the same server's authenticated n
 
 Prints JSON: acknowledged samples/s (a 200 means committed and synced), no-op requests/s, and
 the ratio. Targets: ingestion >= 50% of the no-op rate and >= 1,500 samples/s on 2 cores.
+Also the server's CPU per request for both (all its processes), the steadier figure on a shared
+machine. With `--workers N`, N server processes share the SQLite file; their group committers
+take turns through a file lock (see `data.ingest`).
 
     .venv/bin/python benchmarks/ingest_http.py [--seconds 10] [--clients 8] [--workers 1]
 """
