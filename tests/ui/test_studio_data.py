@@ -41,6 +41,9 @@ def test_filter_the_sample_list(studio: Studio, page_as: Any) -> None:
     assert rows.count() == expected
     for text in rows.all_inner_texts():
         assert "walking" in text and "watch-2" in text
+    lengths = page.get_by_role("img", name="Recording lengths (s)")
+    # Every BasicMotions recording is 10 s: one bin holds them all (described for screen readers).
+    assert f"10: {expected}," in (lengths.locator("desc").text_content() or "")
 
 
 @pytest.mark.slow

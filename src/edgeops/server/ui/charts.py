@@ -1,4 +1,4 @@
-"""Charts as server-side SVG: time series, bars, histograms, heatmaps and scatter plots that
+"""Charts as server-side SVG: time series, bars, histograms and heatmaps that
 render offline, need no JavaScript, and carry a text title and description for screen readers."""
 
 import base64
@@ -304,29 +304,3 @@ def _shade(share: float) -> str:
     share = min(1.0, max(0.0, share))
     red, green, blue = (int(255 + (end - 255) * share) for end in (8, 48, 107))
     return f"#{red:02x}{green:02x}{blue:02x}"
-
-
-def scatter(
-    points: Sequence[Sequence[float]] | np.ndarray,
-    groups: Sequence[str],
-    *,
-    title: str,
-    x_label: str = "",
-    y_label: str = "",
-    width: int = 640,
-    height: int = 420,
-) -> Markup:
-    """2-D points coloured by group (e.g. a feature projection coloured by label)."""
-    xy = np.asarray(points, dtype=float).reshape(-1, 2)
-    axes = _Axes(width, height, _extent(xy[:, 0]), _extent(xy[:, 1]))
-    body = axes.draw(x_label, y_label)
-    names = sorted(set(groups))
-    colour = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
-    for (x, y), group in zip(xy, groups, strict=True):
-        body.append(
-            f'<circle cx="{axes.px(x):.1f}" cy="{axes.py(y):.1f}" r="3" fill="{colour[group]}" '
-            'fill-opacity="0.75"/>'
-        )
-    body += _legend(names, width)
-    counts = ", ".join(f"{name}: {list(groups).count(name)}" for name in names)
-    return _frame(width, height, title, f"{len(xy)} points by group ({counts})", body)

@@ -18,7 +18,7 @@ from edgeops.data.ingest import Destination, Upload, check_target
 from edgeops.errors import EdgeopsError, InvalidInput, NotFound
 from edgeops.governance.roles import Permission
 from edgeops.server.ingestion import ingest
-from edgeops.server.ui import sample_media
+from edgeops.server.ui import charts, sample_media
 from edgeops.server.ui.access import Viewer, page
 from edgeops.server.ui.render import project_url, redirect, render
 from edgeops.store import staging
@@ -57,6 +57,26 @@ def _filtered(project: Project, filters: dict[str, Any]) -> Any:
     return query
 
 
+MAX_LENGTHS = 50_000  # samples whose length the list's histogram covers
+
+
+def _lengths(session: Session, query: Any) -> list[float]:
+    """Seconds per time series or audio sample of the filtered list (truncated or overlong
+    recordings stand out); images have no length."""
+    rows = session.execute(
+        query.with_only_columns(Sample.shape, Sample.interval_ms, Sample.sample_rate)
+        .where(Sample.kind != "image")
+        .limit(MAX_LENGTHS)
+    )
+    seconds = []
+    for shape, interval_ms, rate in rows:
+        if interval_ms:
+            seconds.append(shape[0] * interval_ms / 1000)
+        elif rate:
+            seconds.append(shape[0] / rate)
+    return seconds
+
+
 def _distinct(session: Session, project: Project, column: Any) -> list[str]:
     rows = session.scalars(
         select(column).where(Sample.project_id == project.id, column.is_not(None)).distinct()
@@ -89,8 +109,12 @@ def sample_list(
                 .limit(PAGE_SIZE)
             )
         )
+        lengths = _lengths(session, query)
         context = {
             "rows": rows,
+            "lengths": charts.histogram(lengths, title="Recording lengths (s)", bins=20)
+            if len(lengths) > 1
+            else None,
             "total": total,
             "page_number": page_number,
             "pages": max(1, -(-total // PAGE_SIZE)),
