@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 ENABLE = "encryption.enable"
 PROJECT_KEY = ""  # the subject_sha256 of a project's own key
 _ENABLED_CACHE_S = 2.0
+_KEY_CACHE_S = 5.0
 
 
 def master_key_path(home: Path) -> Path:
@@ -76,7 +77,9 @@ def _associated(project_id: int, subject_hash: str) -> bytes:
 
 class DatabaseKeyRing:
     """The key ring of a workspace: data keys in the database, unwrapped with the master key
-    when needed (never cached, so a key deleted by another process is gone here too).
+    when needed and remembered for five seconds (reading thousands of samples must not cost a
+    query each). A key deleted in this process is forgotten at once; one deleted by another
+    process is gone here within those five seconds.
 
     Keys are looked up through a reader engine of their own: blobs are read inside other
     transactions, and on SQLite every session of the workspace's engine takes the write lock
@@ -87,14 +90,18 @@ class DatabaseKeyRing:
         plain = engine.dialect.name == "sqlite"
         self._reader = create_engine(engine.url) if plain else engine
         self._master_path = master_path
+        self._master: bytes | None = None
         self._enabled: tuple[float, frozenset[int]] = (0.0, frozenset())
+        self._keys: dict[int, tuple[float, bytes]] = {}
 
     def close(self) -> None:
         if self._reader is not self._sessions.kw["bind"]:
             self._reader.dispose()
 
     def master(self, *, create: bool = False) -> bytes:
-        return load_master_key(self._master_path, create=create)
+        if self._master is None:
+            self._master = load_master_key(self._master_path, create=create)
+        return self._master
 
     def unwrap(self, row: DataKey) -> bytes:
         nonce, wrapped = row.wrapped[:12], row.wrapped[12:]
@@ -109,9 +116,22 @@ class DatabaseKeyRing:
             ) from None
 
     def key(self, key_id: int) -> bytes | None:
+        remembered = self._keys.get(key_id)
+        if remembered is not None and time.monotonic() - remembered[0] < _KEY_CACHE_S:
+            return remembered[1]
         with Session(self._reader) as session:
             row = session.get(DataKey, key_id)
-            return None if row is None else self.unwrap(row)
+            if row is None:
+                self._keys.pop(key_id, None)
+                return None
+            key = self.unwrap(row)
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[key_id] = (time.monotonic(), key)
+        return key
+
+    def active(self) -> bool:
+        return bool(self.encrypted_projects())
 
     def encrypted_projects(self) -> frozenset[int]:
         """Projects with encryption on (remembered for two seconds: asked on every put)."""
@@ -125,7 +145,9 @@ class DatabaseKeyRing:
         return projects
 
     def forget(self) -> None:
+        """Drop what is remembered (after keys were made or deleted)."""
         self._enabled = (0.0, frozenset())
+        self._keys.clear()
 
     def key_for(self, digest: str) -> tuple[int, bytes] | None:
         encrypted = self.encrypted_projects()
@@ -172,6 +194,12 @@ def keyring(ws: "Workspace") -> DatabaseKeyRing:
     if not isinstance(ring, DatabaseKeyRing):
         raise InvalidInput("this workspace's blob store has no key ring")
     return ring
+
+
+def forget_keys(ws: "Workspace") -> None:
+    """Make this process's key ring forget unwrapped keys (after a subject's was deleted)."""
+    if isinstance(ws.blobs, SealedBlobStore) and isinstance(ws.blobs.keyring, DatabaseKeyRing):
+        ws.blobs.keyring.forget()
 
 
 def is_enabled(session: Session, project: Project) -> bool:

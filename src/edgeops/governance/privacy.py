@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from edgeops.data.versions import REDACT
 from edgeops.errors import NotFound
 from edgeops.governance import audit
-from edgeops.governance.encryption import shred
+from edgeops.governance.encryption import forget_keys, shred
 from edgeops.store.tables import (
     DatasetVersion,
     ModelVersion,
@@ -172,6 +172,7 @@ def erase(
             certificate["projects"].append(part)
         ws.blobs.sync()
         session.commit()
+    forget_keys(ws)
     if certificate["projects"]:
         compact(ws)
     return certificate

@@ -29,6 +29,9 @@ class KeyRing(Protocol):
     def key(self, key_id: int) -> bytes | None:
         """The key with this id, or None if it was deleted (crypto-shredded)."""
 
+    def active(self) -> bool:
+        """Whether any project is encrypted (if not, nothing is sealed and puts ask no more)."""
+
     def key_for(self, digest: str) -> tuple[int, bytes] | None:
         """The key a blob at `digest` must be sealed with, or None to store it in clear (no
         encrypted project's sample owns it)."""
@@ -84,12 +87,13 @@ class SealedBlobStore(BlobStore):
         return state
 
     def put(self, data: bytes) -> str:
-        sealing = self._sealing
-        if sealing is None and self.keyring is not None:
-            sealing = self.keyring.key_for(sha256(data))
+        sealing, digest = self._sealing, None
+        if sealing is None and self.keyring is not None and self.keyring.active():
+            digest = sha256(data)
+            sealing = self.keyring.key_for(digest)
         if sealing is None:
             return super().put(data)
-        digest = sha256(data)
+        digest = digest or sha256(data)
         path = self.path(digest)
         with self._reaching("store a blob"):
             if not self.fs.exists(path):
