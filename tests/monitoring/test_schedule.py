@@ -37,7 +37,7 @@ def served(trained: Trained) -> Iterator[str]:
     thread.join(10)
 
 
-def _wait(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+def _wait(condition: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = condition()

@@ -172,3 +172,40 @@ def test_retention_and_compaction(tmp_path: Path) -> None:
     assert store.read("p").num_rows == 3
     with pytest.raises(InvalidInput, match="at least 1 day"):
         store.prune("p", keep_days=0)
+
+
+vector = st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=32), min_size=3, max_size=3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), vector), min_size=1, max_size=12),
+    st.lists(st.one_of(st.none(), vector, st.lists(number, min_size=1, max_size=5)), max_size=6),
+    st.booleans(),
+)
+def test_feature_vectors_round_trip_packed_or_not(
+    tmp_path_factory: pytest.TempPathFactory,
+    regular: list[list[float] | None],
+    mixed: list[list[float] | None],
+    compact: bool,
+) -> None:
+    """A batch whose vectors share one width is stored packed (fixed-size binary), any other
+    as a list column; reading gives the same vectors back either way, also after compaction
+    merges both kinds of file, and with or without the features column."""
+    store = telemetry.TelemetryStore(tmp_path_factory.mktemp("store"))
+    written = []
+    for batch in (regular, mixed):
+        if not batch:
+            continue
+        records = [{"model": 1, "time": NOW.timestamp() + len(written) + i,
+                    **({"features": f} if f is not None else {})}
+                   for i, f in enumerate(batch)]  # fmt: skip
+        store.append("p", telemetry.parse(records, now=NOW).table)
+        written.extend(batch)
+    layouts = {Path(f).name.split("-")[0].split("_")[-1] for f in store.files("p")}
+    assert "f3" in layouts or all(f is None for f in regular)
+    if compact:
+        store.compact("p", NOW.date())
+    expected = [None if f is None else [float(np.float32(v)) for v in f] for f in written]
+    assert store.read("p")["features"].to_pylist() == expected
+    assert store.read("p", columns=["time", "device"]).num_rows == len(written)
