@@ -35,6 +35,7 @@ def _waiting_run(studio: Studio, name: str) -> int:
         return int(run["id"])
 
 
+@pytest.mark.slow
 def test_run_a_workflow_and_approve_its_step(studio: Studio, page_as: Any, shoot: Any) -> None:
     with studio.workspace() as ws:
         ws.automation.apply(SPEC.format(name="ship"), project=PROJECT)
