@@ -6,20 +6,25 @@ first on PATH. Variables a snippet assigns are kept for the guide's next command
 is described in tests/docs/snippets.py.
 """
 
+import io
 import os
 import re
+import runpy
 import shlex
 import socket
 import string
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, redirect_stdout
 from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.docs.snippets import Block, missing_lines, parse
 from typer.testing import CliRunner
 
@@ -33,6 +38,9 @@ GUIDES = sorted(
     if any(block.kind == "console" for block in parse(path.read_text(encoding="utf-8")))
 )
 CAPTURE = re.compile(r"^(\w+)=\$\((edgeops [^|()`;&<>]*)((?:\|[^|()`;&<>]+)*)\)$")
+PYTHON = re.compile(
+    r"""^python (?:-c "(?P<code>[^"$`\\]*)"(?: > (?P<out>[\w.-]+))?|(?P<script>[\w.-]+\.py))$"""
+)
 ECHO_PIPE = re.compile(r"""^echo ("[^"$`]*"|'[^']*') \| (edgeops .*)$""")
 SHELL_SYNTAX = re.compile(r"[|&;<>`()]|^\w+=")
 VENV_BIN = str(Path(sys.executable).parent)
@@ -105,6 +113,9 @@ class GuideRun:
                 code, output = done.returncode, done.stdout + done.stderr
             self.variables[name] = output.rstrip("\n")
             return code, output
+        python = PYTHON.match(command)
+        if python:
+            return self._python(python["code"], python["script"], python["out"])
         piped = ECHO_PIPE.match(command)  # echo "text" | edgeops ...: the text on stdin
         if piped and not SHELL_SYNTAX.search(piped.group(2)):
             return self._edgeops(piped.group(2), stdin=shlex.split(piped.group(1))[0] + "\n")
@@ -121,6 +132,25 @@ class GuideRun:
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         return result.exit_code, result.stdout if stdout_only else result.output
+
+    def _python(self, code: str | None, script: str | None, out: str | None) -> tuple[int, str]:
+        """`python -c "..." [> file]` or `python script.py` in this process: the same
+        interpreter as the virtualenv's, without paying for its start and imports each time."""
+        printed = io.StringIO()
+        try:
+            with redirect_stdout(printed):
+                if script is not None:
+                    runpy.run_path(script, run_name="__main__")
+                else:
+                    exec(compile(code or "", "<doc snippet>", "exec"), {"__name__": "__main__"})
+        except SystemExit as exc:
+            return (exc.code if isinstance(exc.code, int) else 1), printed.getvalue()
+        except Exception:
+            return 1, printed.getvalue() + traceback.format_exc()
+        if out is not None:
+            (self.folder / out).write_text(printed.getvalue(), encoding="utf-8")
+            return 0, ""
+        return 0, printed.getvalue()
 
     def _bash(self, command: str) -> tuple[int, str]:
         state = self.folder / ".snippet-env"
@@ -223,3 +253,19 @@ def _anchors(markdown: str) -> set[str]:
     return {
         re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-") for heading in headings
     }
+
+
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits on
+line_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters=LINE_BREAKS + "`\\"),
+    min_size=1, max_size=30,
+).map(str.strip).filter(lambda text: text and not text.startswith(("$", "<!--")))  # fmt: skip
+
+
+@given(st.lists(st.tuples(line_text, st.lists(line_text, max_size=3)), min_size=1, max_size=5))
+def test_parse_round_trips_any_console_block(session: list[tuple[str, list[str]]]) -> None:
+    body = "".join(
+        f"$ {command}\n" + "".join(f"{line}\n" for line in out) for command, out in session
+    )
+    (block,) = parse(f"Some text\n\n```console\n{body}```\n")
+    assert [(c.text, c.expected) for c in block.commands] == session
