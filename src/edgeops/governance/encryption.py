@@ -88,7 +88,8 @@ class DatabaseKeyRing:
     def __init__(self, engine: Engine, master_path: Path) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         plain = engine.dialect.name == "sqlite"
-        self._reader = create_engine(engine.url) if plain else engine
+        # pysqlite's `timeout` is SQLite's busy timeout: a read may wait for a checkpoint.
+        self._reader = create_engine(engine.url, connect_args={"timeout": 10}) if plain else engine
         self._master_path = master_path
         self._master: bytes | None = None
         self._enabled: tuple[float, frozenset[int]] = (0.0, frozenset())
