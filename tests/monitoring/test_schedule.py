@@ -94,9 +94,16 @@ def test_a_monitor_firing_on_a_rolled_out_model_rolls_the_release_back(
             return status if status["state"] == "rolled-back" else None
 
         status = _wait(rolled_back, "the rollback")
-    assert status["devices"] == {"failed": 2}
-    [alert] = [a for a in ws.monitoring.alerts() if a["kind"] == "device_errors"]
-    assert sorted(alert["details"]["devices"]) == sorted(canaries)
+    # one failing canary of two already exceeds the 10% failure rate: the scheduler may roll
+    # back before the monitor has seen the second one's telemetry
+    assert status["devices"].get("failed", 0) >= 1 and "failed" in status["reason"]
+
+    def alert_on_both() -> dict[str, Any] | None:
+        found = [a for a in ws.monitoring.alerts() if a["kind"] == "device_errors"]
+        named = sorted(found[0]["details"]["devices"]) if found else []
+        return found[0] if named == sorted(canaries) else None
+
+    alert = _wait(alert_on_both, "the alert naming both canaries")
     assert alert["model"] == f"v{trained.model.version.number}"
     [monitor] = ws.monitoring.monitors()
     assert monitor["last_run_at"] is not None

@@ -169,7 +169,7 @@ def _features(
         )
 
 
-def text_codes(column: pa.ChunkedArray) -> tuple[list[str | None], np.ndarray]:
+def _text_codes(column: pa.ChunkedArray) -> tuple[list[str | None], np.ndarray]:
     """The distinct values of a text column (plain or dictionary-encoded, as the store reads
     it) and each row's index into them; a missing value gets the index len(values)."""
     encoded = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
@@ -197,7 +197,7 @@ def _binned(
     group is binned once; the fleet's counts are the sum of the groups'; devices are compared
     a block at a time, the reference's CDF computed once."""
     sketch = profile.features
-    names, codes = text_codes(devices)
+    names, codes = _text_codes(devices)
     sizes = np.bincount(codes, minlength=len(names) + 1)
     tested = {c for c, name in enumerate(names) if name and sizes[c] >= limits["min_device_rows"]}
     if len(tested) < 2:
@@ -331,7 +331,7 @@ def _summary_reference(profile: ReferenceProfile) -> np.ndarray:
 
 
 def _label_counts(column: pa.ChunkedArray, labels: list[str]) -> dict[str, int]:
-    values, codes = text_codes(column)
+    values, codes = _text_codes(column)
     counts = np.bincount(codes, minlength=len(values) + 1)[: len(values)]
     found: dict[str, int] = {}
     for value, count in zip(values, counts.tolist(), strict=True):
