@@ -161,8 +161,14 @@ class DatabaseKeyRing:
                     or_(Sample.content_hash == digest, Sample.original_hash == digest),
                 ).limit(1)
             ).first()  # fmt: skip
-        if owner is None:
-            return None
+            if owner is None:
+                return None
+            existing = session.scalar(select(DataKey).where(
+                DataKey.project_id == owner.project_id,
+                DataKey.subject_sha256 == subject_sha256(owner.subject_id),
+            ))  # fmt: skip
+            if existing is not None:  # the usual case: no write transaction needed
+                return existing.id, self.unwrap(existing)
         with self._sessions() as session:
             return self.data_key(session, owner.project_id, owner.subject_id)
 
