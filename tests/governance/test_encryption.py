@@ -148,3 +148,32 @@ def test_encryption_cli(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "encrypted already" in result.stderr  # a conflict
     key = tmp_path / "home" / "secrets" / "master.key"
     assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
+
+
+def test_shredding_and_retention_on_each_database(ws: Workspace, tmp_path: Path) -> None:
+    """The same on SQLite and PostgreSQL: sealed, read back, shredded, expired."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from edgeops.governance import retention
+    from edgeops.store.tables import Sample, utcnow
+
+    with ws.session() as session:
+        encryption.enable(ws, session, ws.projects.get("test"))
+    ws.data.import_files([recording(tmp_path / "a", 1)], hmac_key=HMAC_KEY, subject_id=SUBJECT)
+    ws.data.import_files([recording(tmp_path / "b", 2)], hmac_key=HMAC_KEY)
+    mine, other = sorted(ws.data.samples(), key=lambda s: s.id)
+    sealed = Path(ws.blobs.path(mine.original_hash)).read_bytes()
+    assert sealed.startswith(MAGIC) and ws.data.original(mine).startswith(b"{")
+    privacy.erase(ws, SUBJECT)
+    Path(ws.blobs.path(mine.original_hash)).write_bytes(sealed)  # a copy comes back
+    with pytest.raises(NotFound, match="crypto-shredded"):
+        ws.data.original(mine)
+    with ws.session() as session:
+        session.execute(update(Sample).values(created_at=utcnow() - timedelta(days=9)))
+        session.commit()
+        retention.set_policy(session, ws.projects.get("test"), 8, "tester")
+    (report,) = retention.apply(ws)
+    assert report["expired"] == [other.id] and report["samples_deleted"] == 1
+    assert ws.data.samples() == []

@@ -85,13 +85,13 @@ def record(project: Project, policy: RetentionPolicy | None) -> dict[str, Any]:
 
 def pinned_versions(session: Session, project: Project) -> list[DatasetVersion]:
     """The dataset versions that trained a model some release of `project` ships."""
-    query = (
-        select(DatasetVersion)
-        .join(ModelVersion, ModelVersion.dataset_version_id == DatasetVersion.id)
+    shipped = (
+        select(ModelVersion.dataset_version_id)
         .join(Release, Release.model_version_id == ModelVersion.id)
         .where(Release.project_id == project.id)
-        .distinct()
     )
+    # By id: PostgreSQL cannot DISTINCT over the versions' JSON columns.
+    query = select(DatasetVersion).where(DatasetVersion.id.in_(shipped)).order_by(DatasetVersion.id)
     return list(session.scalars(query))
 
 
