@@ -1,4 +1,6 @@
-"""Starting workflows for `edgeops workflow new`: YAML with a comment on every part."""
+"""Starting workflows for `edgeops workflow new`: YAML with a comment on every part.
+
+RECIPE_FILE is replaced by the recipe path (not str.format: YAML braces are everywhere)."""
 
 RETRAIN = """\
 # A workflow: steps that run in order of their inputs, started by the triggers below.
@@ -28,13 +30,13 @@ steps:
   - id: train
     type: train                 # skipped when this recipe, data and seed were trained before
     with:
-      recipe: {recipe}
-      data: ${{data.version}}
+      recipe: RECIPE_FILE
+      data: ${data.version}
       seed: 0
   - id: gate                    # the candidate against production on the same testing split
     type: gate
     with:
-      candidate: ${{train.model}}
+      candidate: ${train.model}
       baseline: production
       max_accuracy_drop: 0.0
       min_recall: 0.5
@@ -43,10 +45,10 @@ steps:
     with: {role: ml-engineer, timeout: 24h}
   - id: promote
     type: promote
-    with: {model: ${{train.model}}, alias: production}
+    with: {model: "${train.model}", alias: production}
   - id: tell
     type: notify
-    with: {message: "promoted ${{promote.model}} (was ${{promote.before}})"}
+    with: {message: "promoted ${promote.model} (was ${promote.before})"}
 """
 
 TEMPLATES = {"retrain": RETRAIN}

@@ -37,7 +37,7 @@ def new(
             raise typer.BadParameter(f"unknown template {template!r}: use {', '.join(TEMPLATES)}")
         if out.exists() and not force:
             raise typer.BadParameter(f"{out} exists: pass --force to overwrite it")
-        out.write_text(TEMPLATES[template].format(recipe=recipe))
+        out.write_text(TEMPLATES[template].replace("RECIPE_FILE", recipe))
     console.print(
         f"wrote [bold]{out}[/] (template {template}); check it: edgeops workflow validate {out}"
     )
