@@ -50,7 +50,10 @@ audit: $(STAMP)
 test: $(STAMP) $(NPM) services lint
 	$(PY) -m pytest -n 2 -q
 
+# The demo compiles the model's C with gcc and verifies it, so it needs a C compiler.
 demo: $(STAMP)
+	@command -v gcc >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q gcc; } \
+		|| { echo "the demo needs gcc: sudo apt-get install gcc" >&2; exit 1; }
 	$(VENV)/bin/edgeops demo --home .demo
 
 bench: $(STAMP) services
