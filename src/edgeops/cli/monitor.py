@@ -12,6 +12,8 @@ from edgeops.errors import InvalidInput
 
 app = typer.Typer(help="Monitors over telemetry: drift, accuracy, device health.")
 alerts_app = typer.Typer(help="Alerts raised by monitors: list and acknowledge.")
+queue_app = typer.Typer(help="The to-label queue: raw windows collected on drift.")
+app.add_typer(queue_app, name="queue")
 
 ModelArg = Annotated[str, typer.Argument(help="A model: vN, N, latest, production...")]
 
@@ -216,3 +218,76 @@ def ack(
         print_json(acked)
         return
     console.print(f"alert {acked['id']} acknowledged by {acked['acknowledged_by']}")
+
+
+IdsArg = Annotated[
+    list[int], typer.Argument(help="Queue item ids (see `edgeops monitor queue list`)")
+]
+
+
+def _print_queue(found: list[dict[str, Any]]) -> None:
+    table = Table("id", "status", "device", "model", "alert", "recorded", "length", "sample",
+                  "label", title="to-label queue")  # fmt: skip
+    for q in found:
+        table.add_row(str(q["id"]), q["status"], q["device"] or "-", q["model"],
+                      str(q["alert"] or "-"), q["recorded_at"][:19], str(q["length"]),
+                      str(q["sample"] or "-"), q["label"] or "-")  # fmt: skip
+    console.print(table)
+
+
+@queue_app.command("list")
+def queue_list(
+    ctx: typer.Context,
+    status: Annotated[str, typer.Option(help="to-label, labelled, discarded or all")] = (
+        "to-label"
+    ),
+    device: Annotated[str | None, typer.Option(help="Only windows from this device")] = None,
+    alert: Annotated[int | None, typer.Option(help="Only windows collected for this alert")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Collected windows, newest first."""
+    with workspace(ctx) as ws:
+        found = ws.monitoring.label_queue(
+            project=project, status=None if status == "all" else status, device=device,
+            alert=alert, limit=limit,
+        )  # fmt: skip
+    if as_json:
+        print_json(found)
+        return
+    _print_queue(found)
+
+
+@queue_app.command("label")
+def queue_label(
+    ctx: typer.Context,
+    ids: IdsArg,
+    label: Annotated[str, typer.Option("--label", help="The label every window gets")],
+    category: Annotated[str, typer.Option(help="training, testing or split (1 in 5 testing)")] = (
+        "training"
+    ),
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make windows samples (all or none). Example: edgeops monitor queue label 4 5 --label idle"""
+    with workspace(ctx) as ws:
+        made = ws.monitoring.label_windows(ids, label, category=category, project=project)
+    if as_json:
+        print_json(made)
+        return
+    for q in made:
+        console.print(f"window {q['id']} → sample {q['sample']} ({q['label']}, {q['category']})")
+
+
+@queue_app.command("discard")
+def queue_discard(
+    ctx: typer.Context, ids: IdsArg, project: ProjectOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Take windows out of the queue without making samples of them."""
+    with workspace(ctx) as ws:
+        dropped = ws.monitoring.discard_windows(ids, project=project)
+    if as_json:
+        print_json(dropped)
+        return
+    console.print(f"{len(dropped)} window(s) discarded")

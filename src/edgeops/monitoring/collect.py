@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edgeops.monitoring.telemetry import Window
@@ -108,24 +108,3 @@ def store_windows(
         items.append(item)
     session.flush()
     return items
-
-
-def queue(session: Session, project: Project, limit: int = 100) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(LabelItem)
-        .where(LabelItem.project_id == project.id, or_(LabelItem.status == "to-label"))
-        .order_by(LabelItem.id.desc())
-        .limit(limit)
-    ).all()
-    return [
-        {
-            "id": r.id,
-            "device": r.device_id,
-            "model": f"v{r.model_number}",
-            "recorded_at": _aware(r.recorded_at).isoformat(),
-            "request": r.request_id,
-            "digest": r.digest,
-            "length": r.length,
-        }
-        for r in rows
-    ]

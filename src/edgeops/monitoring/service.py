@@ -117,11 +117,57 @@ class Monitoring:
         with self._open(project) as (session, proj):
             return collect.pending(session, proj, device, now or datetime.now(UTC))
 
-    def label_queue(self, *, project: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        from edgeops.monitoring import collect
+    def label_queue(
+        self,
+        *,
+        project: str | None = None,
+        status: str | None = "to-label",
+        device: str | None = None,
+        alert: int | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Raw windows collected from the field, newest first (`status` None: all)."""
+        from edgeops.monitoring import labelling
 
         with self._open(project) as (session, proj):
-            return collect.queue(session, proj, limit)
+            return labelling.items(
+                session, proj, status=status, device=device, alert=alert, limit=limit
+            )
+
+    def label_windows(
+        self,
+        ids: list[int],
+        label: str,
+        *,
+        category: str = "training",
+        project: str | None = None,
+        actor: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Make queued windows samples labelled `label` (all or none): the next dataset
+        version holds them."""
+        from edgeops.governance import encryption
+        from edgeops.monitoring import labelling
+        from edgeops.store import db
+
+        with self._open(project) as (session, proj):
+            made = labelling.label(
+                session, self._ws.blobs, proj, ids, label, actor or self._ws.actor,
+                category=category,
+                sample_blobs=encryption.blobs_for(self._ws, session, proj, None),
+            )  # fmt: skip
+            db.commit(session, self._ws.blobs)
+            return made
+
+    def discard_windows(
+        self, ids: list[int], *, project: str | None = None, actor: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Take queued windows out of the queue without making samples of them."""
+        from edgeops.monitoring import labelling
+
+        with self._open(project) as (session, proj):
+            dropped = labelling.discard(session, proj, ids, actor or self._ws.actor)
+            session.commit()
+            return dropped
 
     def prune(
         self, keep_days: int, *, project: str | None = None, actor: str | None = None

@@ -23,6 +23,7 @@ ModelsRead = Annotated[Principal, require(Permission.MODELS_READ)]
 ModelsWrite = Annotated[Principal, require(Permission.MODELS_WRITE)]
 FleetWrite = Annotated[Principal, require(Permission.FLEET_WRITE)]
 DataRead = Annotated[Principal, require(Permission.DATA_READ)]
+DataWrite = Annotated[Principal, require(Permission.DATA_WRITE)]
 
 
 class MonitorIn(StrictBody):
@@ -35,6 +36,15 @@ class MonitorIn(StrictBody):
     cooldown: str = Field("1h", max_length=32)
     webhook: str | None = Field(None, max_length=1000)
     collect: bool = False
+
+
+class QueueItemsIn(StrictBody):
+    ids: list[int] = Field(min_length=1, max_length=10_000)
+
+
+class QueueLabelIn(QueueItemsIn):
+    label: str = Field(max_length=128)
+    category: str = Field("training", description="training, testing or split (1 in 5 testing)")
 
 
 def _project(ws: Workspace, principal: Principal, project: str) -> str:
@@ -162,8 +172,39 @@ def label_queue(
     project: str,
     request: Request,
     principal: DataRead,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    status: str = "to-label",
+    device: str | None = None,
+    alert: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[dict[str, Any]]:
-    """Raw windows collected from the field, waiting for labels."""
+    """Raw windows collected from the field (status to-label, labelled, discarded or all)."""
     ws: Workspace = request.app.state.ws
-    return ws.monitoring.label_queue(project=_project(ws, principal, project), limit=limit)
+    return ws.monitoring.label_queue(
+        project=_project(ws, principal, project),
+        status=None if status == "all" else status,
+        device=device,
+        alert=alert,
+        limit=limit,
+    )
+
+
+@router.post("/label-queue/label")
+def label_windows(
+    project: str, body: QueueLabelIn, request: Request, principal: DataWrite
+) -> list[dict[str, Any]]:
+    """Make queued windows samples with this label (all or none; 409 if one was handled)."""
+    ws: Workspace = request.app.state.ws
+    name = _project(ws, principal, project)
+    return ws.monitoring.label_windows(
+        body.ids, body.label, category=body.category, project=name, actor=principal.actor
+    )
+
+
+@router.post("/label-queue/discard")
+def discard_windows(
+    project: str, body: QueueItemsIn, request: Request, principal: DataWrite
+) -> list[dict[str, Any]]:
+    """Take queued windows out of the queue without making samples of them."""
+    ws: Workspace = request.app.state.ws
+    name = _project(ws, principal, project)
+    return ws.monitoring.discard_windows(body.ids, project=name, actor=principal.actor)
