@@ -3,7 +3,6 @@ staged rollout, telemetry, an injected drift, the alert, collect-on-drift, the r
 workflow, its rollout, and the drift clearing. Each stage goes through the real CLI, the REST
 API or the simulator; a stage whose outcome is not what the loop needs fails loudly."""
 
-import io
 import math
 import os
 import secrets
@@ -12,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +21,6 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from edgeops.data.formats.ei import sign_ei
-from edgeops.demo import SENSORS
 from edgeops.demo.watches import UNITS_BUG, Runtimes, Watch, wear
 from edgeops.workspace import Workspace
 
@@ -511,47 +507,28 @@ class Loop:
         )
         self.console.rule("[bold]37. labelled by the demo's oracle (the simulator's ground truth)")
         truth = {digest: label for w in watches for digest, label in w.truth.items()}
-        hmac_key = self.ws.projects.get(PROJECT).hmac_key
-        _, secret = self.ws.keys.create(
-            "device", project=PROJECT, name="oracle", device_id="oracle"
-        )
-
-        def upload(numbered: tuple[int, dict[str, Any]]) -> None:
-            index, item = numbered
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, item in enumerate(queue):
             label = truth.get(item["digest"])
             if label is None:
                 raise StageFailed(
                     f"window {item['id']} of {item['device']}: the oracle never saw it"
                 )
-            values = np.load(io.BytesIO(self.ws.blobs.get(item["digest"])), allow_pickle=False)
-            payload = {
-                "device_name": item["device"],
-                "device_type": DEVICE_TYPE,
-                "interval_ms": 100,
-                "sensors": SENSORS,
-                "values": values.reshape(-1, len(SENSORS)).tolist(),
-            }
             category = "testing" if index % TESTING_EVERY == 0 else "training"
-            answer = self.http.post(
-                f"{self.url}/api/{category}/data",
-                content=sign_ei(payload, hmac_key),
-                headers={
-                    "x-api-key": secret,
-                    "x-label": label,
-                    "x-file-name": f"collected.{item['id']}.json",
-                },
+            groups.setdefault((label, category), []).append(item["id"])
+        for (label, category), ids in sorted(groups.items()):
+            self.api(
+                "POST",
+                "/label-queue/label",
+                json={"ids": ids, "label": label, "category": category},
             )
-            if answer.status_code != 200:
-                raise StageFailed(
-                    f"upload of window {item['id']}: {answer.status_code} {answer.text[:200]}"
-                )
-
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(upload, enumerate(queue)))
+        left = self.api("GET", "/label-queue", params={"limit": 1000})
+        if left:
+            raise StageFailed(f"{len(left)} windows are still waiting for a label")
         uploaded = self.journal.facts["collected"] = len(queue)
         self.stage(
             "collect",
-            f"{uploaded} windows from the new condition labelled and uploaded",
+            f"{uploaded} windows from the new condition labelled from the queue",
             alert=alert["title"],
             devices=len(named),
         )
