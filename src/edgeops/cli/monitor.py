@@ -226,11 +226,11 @@ IdsArg = Annotated[
 
 
 def _print_queue(found: list[dict[str, Any]]) -> None:
-    table = Table("id", "status", "device", "model", "alert", "recorded", "length", "sample",
-                  "label", title="to-label queue")  # fmt: skip
+    table = Table("id", "status", "device", "model", "alert", "recorded", "sample", "label",
+                  title="to-label queue")  # fmt: skip
     for q in found:
         table.add_row(str(q["id"]), q["status"], q["device"] or "-", q["model"],
-                      str(q["alert"] or "-"), q["recorded_at"][:19], str(q["length"]),
+                      str(q["alert"] or "-"), q["recorded_at"][:16].replace("T", " "),
                       str(q["sample"] or "-"), q["label"] or "-")  # fmt: skip
     console.print(table)
 
