@@ -66,9 +66,9 @@ def test_guide_commands_run(guide: str, tmp_path: Path, monkeypatch: pytest.Monk
     for name in [name for name in os.environ if name.startswith("EDGEOPS_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "100")
-    monkeypatch.setattr(context.console, "width", 100)
-    monkeypatch.setattr(context.errors, "width", 100)
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setattr(context.console, "width", 250)
+    monkeypatch.setattr(context.errors, "width", 250)
     monkeypatch.chdir(tmp_path)
     guide_run = GuideRun(tmp_path)
     with ExitStack() as server:
