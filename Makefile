@@ -65,7 +65,7 @@ bench: $(STAMP) services
 	# Each prints JSON; report.py keeps going past a failure and writes benchmarks/results/
 	# (<name>.json, machine.json, report.md).
 	$(PY) benchmarks/report.py run ingest_files ingest_http ingest_mqtt features training \
-		compiler fleet drift automation
+		compiler fleet fleet_rollout drift automation
 
 clean:
 	rm -rf $(VENV) .demo .edgeops .pytest_cache .mypy_cache .ruff_cache benchmarks/.cache
