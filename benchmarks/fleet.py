@@ -8,7 +8,7 @@ check-in is written at once, and each server process looks its key up once); CPU
 per check-in (server processes, and PostgreSQL's) are the numbers to compare on a shared machine.
 
     .venv/bin/python benchmarks/fleet.py [--devices 1000] [--seconds 10] [--clients 16]
-        [--workers 1] [--skip-postgres]
+        [--workers 2] [--skip-postgres]
 """
 
 import argparse
@@ -204,7 +204,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="server processes (one per core, as deployed)"
+    )
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
     report: dict[str, object] = {
