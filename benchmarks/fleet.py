@@ -63,6 +63,23 @@ def start_postgres(base: Path) -> tuple[str, Path]:
     return f"postgresql+psycopg://edgeops@127.0.0.1:{port}/bench", data
 
 
+def start_server(env: dict[str, str], workers: int) -> tuple["subprocess.Popen[bytes]", str]:
+    """`edgeops serve` on a free port, waited for until /healthz answers: (process, base URL)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "edgeops", "serve", "--port", str(port), "--workers",
+         str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return server, url
+
+
 def prepare(home: Path, database_url: str | None, devices: int) -> list[str]:
     """A signed project with release 1.0.0 and `devices` registered devices; their keys."""
     with Workspace(home, database_url=database_url) as ws:
@@ -111,25 +128,14 @@ def checkins(database: str, args: argparse.Namespace) -> dict[str, object]:
             keys = prepare(home, database_url, args.devices)
             keys_file = base / "keys.txt"
             keys_file.write_text("\n".join(keys) + "\n")
-            port = free_port()
             env = {**os.environ, "EDGEOPS_HOME": str(home.resolve()),
                    "EDGEOPS_SERVE_SCHEDULE_S": "0"}  # fmt: skip
             postmaster = None
             if database_url and pg_data:
                 env["EDGEOPS_DATABASE_URL"] = database_url
                 postmaster = int((pg_data / "postmaster.pid").read_text().split()[0])
-            server = subprocess.Popen(
-                [sys.executable, "-m", "edgeops", "serve", "--port", str(port), "--workers",
-                 str(args.workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            url = f"http://127.0.0.1:{port}"
+            server, url = start_server(env, args.workers)
             try:
-                for _ in range(300):
-                    try:
-                        if httpx.get(f"{url}/healthz").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        time.sleep(0.1)
                 target = f"{url}/api/v1/projects/bench/device/checkin"
                 # Warm up until every device has checked in a few times: its first check-in is
                 # written at once, and each server process looks its key and answer up once.

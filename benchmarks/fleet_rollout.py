@@ -13,7 +13,6 @@ the rate is a floor for the server alone. Prints JSON.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ from edgeops.fleet.simulator.fleet import Simulation
 from edgeops.governance import keys
 from edgeops.store.tables import utcnow
 from edgeops.workspace import Workspace
-from fleet import free_port
+from fleet import start_server
 
 OLD, NEW = b"\x01" * 16384, b"\x02" * 16384
 
@@ -61,21 +60,10 @@ def main() -> None:
         ws.fleet.signing_init(now=datetime.now(UTC))
         ws.fleet.create_release("pi4", "1.0.0", {"model.bin": OLD})
         specs = register(ws, args.devices)
-        port = free_port()
         env = {**os.environ, "EDGEOPS_HOME": str(home), "EDGEOPS_SERVE_SCHEDULE_S": "0",
                "EDGEOPS_SERVE_MONITOR_S": "0"}  # fmt: skip
-        server = subprocess.Popen(
-            [sys.executable, "-m", "edgeops", "serve", "--port", str(port), "--workers",
-             str(args.workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
+        server, url = start_server(env, args.workers)
         try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{url}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
             with ws.session() as session:
                 project = session.merge(ws.projects.get("bench"))
                 _, viewer = keys.create_key(session, role="viewer", project=project,
