@@ -10,7 +10,7 @@ import math
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -278,6 +278,19 @@ def abort(
     audit.record(session, actor, f"rollout.{'rollback' if rollback else 'abort'}",
                  f"rollout:{rollout.id}", rollout.project_id)  # fmt: skip
     return rollout
+
+
+Action = Literal["pause", "resume", "abort", "rollback"]
+
+
+def steer(session: Session, rollout: Rollout, action: Action, actor: str, now: datetime) -> Rollout:
+    """An operator's button: pause, resume, abort (devices not yet updating stay put), or
+    rollback (all go back)."""
+    if action == "pause":
+        return pause(session, rollout, actor, now)
+    if action == "resume":
+        return resume(session, rollout, actor, now)
+    return abort(session, rollout, actor, now, rollback=action == "rollback")
 
 
 def _active_member(session: Session, device: Device, release_id: int) -> RolloutDevice | None:

@@ -422,18 +422,12 @@ def rollout_status(
 
 @router.post("/rollouts/{rollout_id}/{action}")
 def change_rollout(
-    project: str, rollout_id: int, action: Literal["pause", "resume", "abort", "rollback"],
-    request: Request, principal: FleetWrite,
+    project: str, rollout_id: int, action: rollouts.Action, request: Request,
+    principal: FleetWrite,
 ) -> dict[str, Any]:  # fmt: skip
     """pause, resume, abort (devices not yet updating stay put), or rollback (all go back)."""
     with _opened(request, principal, project) as (session, found):
         rollout = rollouts.get(session, found, rollout_id)
-        now = utcnow()
-        if action == "pause":
-            rollouts.pause(session, rollout, principal.actor, now)
-        elif action == "resume":
-            rollouts.resume(session, rollout, principal.actor, now)
-        else:
-            rollouts.abort(session, rollout, principal.actor, now, rollback=action == "rollback")
+        rollouts.steer(session, rollout, action, principal.actor, utcnow())
         session.commit()
         return rollouts.status(session, rollout)

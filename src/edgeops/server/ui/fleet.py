@@ -220,7 +220,7 @@ def change_rollout(
     request: Request,
     project: str,
     rollout_id: int,
-    action: Literal["pause", "resume", "abort", "rollback"],
+    action: rollouts.Action,
     viewer: Write,
 ) -> Response:
     """pause, resume, abort (devices not yet updating stay put), or rollback (all go back)."""
@@ -229,13 +229,7 @@ def change_rollout(
         with request.app.state.ws.session() as session:
             found = projects.get(session, project)
             rollout = rollouts.get(session, found, rollout_id)
-            now = utcnow()
-            if action == "pause":
-                rollouts.pause(session, rollout, viewer.actor, now)
-            elif action == "resume":
-                rollouts.resume(session, rollout, viewer.actor, now)
-            else:
-                rollouts.abort(session, rollout, viewer.actor, now, rollback=action == "rollback")
+            rollouts.steer(session, rollout, action, viewer.actor, utcnow())
             session.commit()
             state = rollout.state
     except EdgeopsError as error:
