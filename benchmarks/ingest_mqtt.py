@@ -1,23 +1,30 @@
 """Ingest signed Edge Impulse messages over MQTT through a real mosquitto into a fresh workspace.
 
-Prints JSON: messages/s acknowledged by the bridge (first publish to last ack, each ack sent only
-once its sample is committed) beside the broker's raw round trip for the same messages with no
-bridge (a plain subscriber that acknowledges at once and echoes to the ack topic), and their
-ratio. Each message is a signed 1-second, 3-axis recording at 100 Hz (100 rows), published with
-QoS 1 by 4 publisher threads for 100 devices; the publishers and the ack counter run in a child
-process, as devices would be on other machines. Target: >= 3,000 messages/s acknowledged.
+Prints JSON: messages/s acknowledged by the bridge (first publish to last reply, each reply and
+PUBACK sent only once its sample is committed) and the bridge's CPU time per message, beside two
+peers in the same run on the same messages: the broker's raw round trip (a C echo,
+`mosquitto_sub | mosquitto_pub`, answering every message at once) and a trivial Python subscriber
+(paho, as the bridge uses) that answers at once and stores nothing.
 
-    .venv/bin/python benchmarks/ingest_mqtt.py [--count 5000] [--database-url URL]
+Each message is a signed 1-second, 3-axis recording at 100 Hz (100 rows, values with 4 decimals
+as a device prints them, ~3 KB of JSON). The devices are `mosquitto_pub -l -q 1` processes (C,
+Debian's mosquitto-clients), one per device, each reading its pre-signed messages one per line,
+and `mosquitto_sub -C N` counts the replies: the load costs little CPU, so the numbers measure
+the broker and the bridge, not the publishers. Target: >= 3,000 messages/s acknowledged.
+
+    .venv/bin/python benchmarks/ingest_mqtt.py [--count 20000] [--devices 32] [--database-url URL]
 """
 
 import argparse
 import json
-import multiprocessing
+import os
 import socket
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +37,24 @@ from edgeops.data.ingest import Ingestor
 from edgeops.server.mqtt import SUBSCRIPTIONS, MqttBridge, ack_topic, data_topic
 
 MOSQUITTO = "/usr/sbin/mosquitto"
-PUBLISHERS = 4
-DEVICES = 100
+PUB, SUB = "/usr/bin/mosquitto_pub", "/usr/bin/mosquitto_sub"
+PROJECT = "bench"
 TARGET = 3000
-TIMEOUT_S = 600.0  # the whole run gives up after this long
+IN_FLIGHT = 20  # unacknowledged messages per device (libmosquitto's default)
+TIMEOUT_S = 120.0  # one run gives up after this long
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cpu_ms(pid: int | str = "self") -> float:
+    """User + system CPU time of a process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / TICKS
 
 
 def start_mosquitto(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -61,141 +76,169 @@ def start_mosquitto(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise SystemExit("mosquitto did not start")
 
 
-def messages(count: int, key: str, devices: int) -> list[tuple[str, bytes]]:
+def write_messages(folder: Path, count: int, key: str, devices: int) -> list[Path]:
+    """One file per device, one signed message per line (EI JSON has no newlines)."""
     rng = np.random.default_rng(0)
     sensors = [{"name": f"acc{axis}", "units": "m/s2"} for axis in "XYZ"]
-    result = []
-    for index in range(count):
-        values = rng.normal(size=(100, 3)).astype(np.float32).round(4)
+    files = [folder / f"dev-{device}.jsonl" for device in range(devices)]
+    outs = [path.open("wb") for path in files]
+    for index, values in enumerate(rng.normal(size=(count, 100, 3)).round(4)):
         payload = {"device_name": "bench", "device_type": "BENCH", "interval_ms": 10,
                    "sensors": sensors, "values": values.tolist()}  # fmt: skip
-        result.append((data_topic("bench", f"dev-{index % devices}"), sign_ei(payload, key)))
-    return result
+        outs[index % devices].write(sign_ei(payload, key) + b"\n")
+    for out in outs:
+        out.close()
+    return files
 
 
-def client(port: int, client_id: str = "") -> paho.Client:
-    mqtt = paho.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+def run_load(
+    port: int, broker_pid: int, files: list[Path], count: int, folder: Path
+) -> dict[str, Any]:
+    """Publish every file's lines as device `dev-{n}` and wait for `count` replies; CPU of this
+    process (where the bridge or the Python echo runs) and of the broker meanwhile."""
+    replies = folder / "replies.txt"
+    common = ["-h", "127.0.0.1", "-p", str(port), "-q", "1"]
+    probe = ack_topic(PROJECT, "probe")  # retained: the counter gets it once it is subscribed
+    subprocess.run([PUB, *common, "-r", "-t", probe, "-m", "probe"], check=True)  # stays: harmless
+    with replies.open("wb") as out:
+        counter = subprocess.Popen(
+            [SUB, *common, "-t", ack_topic(PROJECT, "+"), "-C", str(count + 1)], stdout=out
+        )
+    deadline = time.monotonic() + 10
+    while replies.stat().st_size == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    publishers = []
+    broker_cpu = cpu_ms(broker_pid)
+    cpu, start = cpu_ms(), time.perf_counter()
+    for device, path in enumerate(files):
+        with path.open("rb") as lines:
+            topic = data_topic(PROJECT, f"dev-{device}")
+            command = [PUB, *common, "-l", "-M", str(IN_FLIGHT), "-t", topic]
+            publishers.append(subprocess.Popen(command, stdin=lines))
+    try:
+        counter.wait(TIMEOUT_S)
+        finished = True
+    except subprocess.TimeoutExpired:
+        counter.kill()
+        counter.wait()
+        finished = False
+    seconds, cpu = time.perf_counter() - start, cpu_ms() - cpu
+    broker_cpu = cpu_ms(broker_pid) - broker_cpu
+    for publisher in publishers:
+        if publisher.wait(TIMEOUT_S if finished else 1) is None:
+            publisher.kill()
+    bodies = replies.read_bytes().splitlines()[1:]
+    ok = sum(json.loads(body).get("ok") is True for body in bodies)
+    return {"seconds": seconds, "finished": finished, "ok": ok, "failed": len(bodies) - ok,
+            "cpu_ms": cpu, "broker_cpu_ms": broker_cpu}  # fmt: skip
+
+
+@contextmanager
+def c_echo(port: int) -> Iterator[None]:
+    """The broker alone: a C subscriber answers every message at once on one ack topic."""
+    common = ["-h", "127.0.0.1", "-p", str(port), "-q", "1"]
+    reply = '{"ok": true, "sample_id": 0}'
+    subscriber = subprocess.Popen(
+        [SUB, *common, "-F", reply, *(arg for topic in SUBSCRIPTIONS for arg in ("-t", topic))],
+        stdout=subprocess.PIPE,
     )
-    mqtt.max_inflight_messages_set(200)
-    mqtt.connect("127.0.0.1", port)
-    mqtt.loop_start()
-    return mqtt
+    answerer = subprocess.Popen(
+        [PUB, *common, "-l", "-M", "1000", "-t", ack_topic(PROJECT, "echo")],
+        stdin=subscriber.stdout,
+    )
+    time.sleep(0.3)  # subscribed by then; a message before that would only make the run time out
+    try:
+        yield
+    finally:
+        subscriber.terminate()
+        answerer.terminate()
+        subscriber.wait()
+        answerer.wait()
 
 
-def load(port: int, batch: list[tuple[str, bytes]], result: Any) -> None:
-    """Child process: count acks on the ack topic while 4 threads publish `batch`."""
-    done, lock, counts = threading.Event(), threading.Lock(), {"ok": 0, "failed": 0}
-    timing: dict[str, float] = {}
-    subscribed = threading.Event()
-
-    def on_ack(_client: Any, _userdata: Any, message: paho.MQTTMessage) -> None:
-        ok = json.loads(message.payload).get("ok") is True
-        with lock:
-            counts["ok" if ok else "failed"] += 1
-            if counts["ok"] + counts["failed"] == len(batch):
-                timing["last_ack"] = time.perf_counter()
-                done.set()
-
-    acks = client(port)
-    acks.on_message = on_ack
-    acks.on_subscribe = lambda *_: subscribed.set()
-    acks.subscribe(ack_topic("bench", "+"), qos=1)
-    subscribed.wait(5)
-
-    def publish(first: int) -> None:
-        mqtt = client(port)
-        infos = [mqtt.publish(topic, data, qos=1) for topic, data in batch[first::PUBLISHERS]]
-        for info in infos:
-            info.wait_for_publish(TIMEOUT_S)
-        mqtt.disconnect()
-        mqtt.loop_stop()
-
-    threads = [threading.Thread(target=publish, args=(i,)) for i in range(PUBLISHERS)]
-    timing["first_publish"] = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    finished = done.wait(TIMEOUT_S)
-    for thread in threads:
-        thread.join(5)
-    acks.disconnect()
-    acks.loop_stop()
-    seconds = (timing["last_ack"] if finished else time.perf_counter()) - timing["first_publish"]
-    result.put({"seconds": seconds, "finished": finished, **counts})
-
-
-def run_load(port: int, batch: list[tuple[str, bytes]]) -> dict[str, Any]:
-    context = multiprocessing.get_context("spawn")
-    result = context.Queue()
-    child = context.Process(target=load, args=(port, batch, result))
-    child.start()
-    outcome: dict[str, Any] = result.get(timeout=TIMEOUT_S + 30)
-    child.join(10)
-    return outcome
-
-
-def echo(port: int) -> paho.Client:
-    """The broker alone: acknowledge at once and echo an ack, no storage."""
+@contextmanager
+def python_echo(port: int) -> Iterator[None]:
+    """A trivial Python subscriber (paho, like the bridge): answers at once, stores nothing."""
     subscribed = threading.Event()
 
     def on_message(mqtt: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
         _, project, device, *_ = message.topic.split("/")
         mqtt.publish(ack_topic(project, device), b'{"ok": true, "sample_id": 0}', qos=1)
 
-    mqtt = client(port, "bench-echo")
+    mqtt = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id="bench-echo", protocol=MQTTProtocolVersion.MQTTv5
+    )
+    mqtt.max_inflight_messages_set(1000)
+    mqtt.connect("127.0.0.1", port)
+    mqtt.loop_start()
     mqtt.on_message = on_message
     mqtt.on_subscribe = lambda *_: subscribed.set()
     mqtt.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
     subscribed.wait(5)
-    return mqtt
+    try:
+        yield
+    finally:
+        mqtt.disconnect()
+        mqtt.loop_stop()
+
+
+def rate(run: dict[str, Any]) -> float:
+    return float(run["ok"] / run["seconds"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=5000)
-    parser.add_argument("--devices", type=int, default=DEVICES, help="distinct device ids")
+    parser.add_argument("--count", type=int, default=20000)
+    parser.add_argument("--devices", type=int, default=32, help="publisher processes")
     parser.add_argument("--database-url", default=None, help="default: SQLite in the home")
     args = parser.parse_args()
+    for tool in (MOSQUITTO, PUB, SUB):
+        if not Path(tool).exists():
+            raise SystemExit(f"{tool} is missing: apt-get install mosquitto mosquitto-clients")
     from edgeops.workspace import Workspace
 
-    with tempfile.TemporaryDirectory(prefix="edgeops-bench-") as tmp:
-        broker, port = start_mosquitto(Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="edgeops-bench-") as name:
+        tmp = Path(name)
+        broker, port = start_mosquitto(tmp)
         try:
-            with Workspace(Path(tmp) / "home", database_url=args.database_url) as ws:
-                key = ws.projects.create("bench").hmac_key
-                batch = messages(args.count, key, args.devices)
+            with Workspace(tmp / "home", database_url=args.database_url) as ws:
+                key = ws.projects.create(PROJECT).hmac_key
+                files = write_messages(tmp, args.count, key, args.devices)
                 backend = ws.engine.dialect.name
-
-                echoer = echo(port)
-                raw = run_load(port, batch)
-                echoer.disconnect()
-                echoer.loop_stop()
-
+                with c_echo(port):
+                    raw = run_load(port, broker.pid, files, args.count, tmp)
+                with python_echo(port):
+                    echoed = run_load(port, broker.pid, files, args.count, tmp)
                 ingestor = Ingestor(ws._sessions, ws.blobs)
                 bridge = MqttBridge(ws, ingestor, f"mqtt://127.0.0.1:{port}")
                 bridge.start()
-                bridged = run_load(port, batch)
+                bridged = run_load(port, broker.pid, files, args.count, tmp)
                 bridge.stop()
                 ingestor.close()
-                stored = len(ws.data.samples(project="bench"))
+                stored = len(ws.data.samples(project=PROJECT))
         finally:
             broker.terminate()
             broker.wait(10)
 
-    bridged_rate = bridged["ok"] / bridged["seconds"]
-    raw_rate = (raw["ok"] + raw["failed"]) / raw["seconds"]
+    count = args.count
+    bridged_rate, raw_rate, echo_rate = (rate(r) for r in (bridged, raw, echoed))
     print(json.dumps({
         "benchmark": "ingest_mqtt",
-        "messages": args.count,
+        "messages": count,
         "rows_per_message": 100,
-        "publisher_threads": PUBLISHERS,
         "devices": args.devices,
+        "in_flight_per_device": IN_FLIGHT,
         "backend": backend,
         "bridge_acknowledged_messages_per_s": round(bridged_rate, 1),
+        "bridge_cpu_ms_per_message": round(bridged["cpu_ms"] / count, 3),
+        "broker_cpu_ms_per_message_with_bridge": round(bridged["broker_cpu_ms"] / count, 3),
         "bridge_acks": {"ok": bridged["ok"], "failed": bridged["failed"]},
         "samples_stored": stored,
         "broker_raw_round_trip_messages_per_s": round(raw_rate, 1),
+        "python_echo_round_trip_messages_per_s": round(echo_rate, 1),
+        "python_echo_cpu_ms_per_message": round(echoed["cpu_ms"] / count, 3),
         "ratio_bridge_vs_raw": round(bridged_rate / raw_rate, 4),
+        "ratio_bridge_vs_python_echo": round(bridged_rate / echo_rate, 4),
         "target_messages_per_s": TARGET,
         "meets_target": bridged["finished"] and bridged_rate >= TARGET,
     }, indent=2))  # fmt: skip

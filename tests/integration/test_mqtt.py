@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import select
 
 from edgeops.data.formats.ei import sign_ei
-from edgeops.data.ingest import Ingestor
+from edgeops.data.ingest import Ingestor, Outcome
 from edgeops.errors import InvalidInput, StorageUnavailable
 from edgeops.server.mqtt import (
     MqttBridge,
@@ -309,15 +310,15 @@ def test_message_sent_while_the_bridge_is_down_arrives_when_it_is_back(
 
 
 class StuckIngestor:
-    """Takes a message and never finishes it, as a bridge that dies mid-commit would."""
+    """Takes messages and never commits them, as a bridge that dies mid-commit would."""
 
     def __init__(self) -> None:
-        self.called, self.release = threading.Event(), threading.Event()
+        self.called = threading.Event()
+        self.future: Future[list[Outcome]] = Future()
 
-    def ingest(self, *_args: Any) -> Any:
+    def submit(self, *_args: Any) -> Future[list[Outcome]]:
         self.called.set()
-        self.release.wait(REPLY_TIMEOUT)
-        raise RuntimeError("the process died before the commit")
+        return self.future
 
 
 def test_message_not_committed_before_a_crash_is_delivered_again(
@@ -328,13 +329,10 @@ def test_message_not_committed_before_a_crash_is_delivered_again(
     crashed.start()
     publish(data_topic("p", "dev-1", "crash"), sign_ei(_payload(7), key))
     assert stuck.called.wait(REPLY_TIMEOUT)
-    # Crash: the network thread stops and the TCP connection drops without a DISCONNECT.
-    crashed._client.loop_stop()
-    crashed._client.socket().close()  # type: ignore[union-attr]
-    stuck.release.set()
-    crashed._inbox.close(len(crashed._workers))  # let its worker threads end
-    for worker in crashed._workers:
-        worker.join()
+    # Crash: the TCP connection drops without a DISCONNECT, nothing was acknowledged.
+    crashed._client.close(disconnect=False)
+    stuck.future.set_exception(RuntimeError("the process died before the commit"))
+    crashed._stop_helpers()
 
     with running(MqttBridge(ws, ingestor, broker)):
         [reply] = replies.wait_for(1)  # the crashed bridge's reply never left

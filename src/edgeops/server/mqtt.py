@@ -25,10 +25,13 @@ are not redelivered forever. When the commit fails (database down, disk full), t
 retried and stays unacknowledged until it is stored or the bridge stops; a blob write refused
 while parsing is that message's error (as over HTTP) and is answered `ok: false`.
 
-Throughput: paho's network thread only files messages by sender (project, device); a pool of
-workers each takes everything one sender has waiting and calls `Ingestor.ingest` once for it,
-and the Ingestor stores what all workers hand it in one group commit. The broker never has more
-than `RECEIVE_MAXIMUM` unacknowledged messages in flight to the bridge (backpressure).
+Throughput: the connection's reader thread (`mqtt_client`) takes everything the socket holds,
+groups it by sender (project, device), parses each sender's messages and hands them to the
+Ingestor with `submit`, one job each, without waiting; the Ingestor stores what is waiting in
+one group commit, and its committer thread then publishes the replies and PUBACKs of the whole
+job in one write. No thread waits per message and no message changes threads on its way in.
+The broker never has more than `RECEIVE_MAXIMUM` unacknowledged messages in flight to the
+bridge (backpressure). Telemetry is stored on a thread of its own, commit retries on another.
 
 Operating the broker: lock it down with its own users and ACLs (the bridge connects as
 `mqtt://user:password@host:1883`, or `mqtts://` for TLS), let each device write only its own
@@ -38,31 +41,24 @@ fleet sends while the bridge is down: beyond it the broker drops messages withou
 devices (who then see no reply and should send again).
 """
 
-import contextlib
 import json
 import logging
 import queue
 import re
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from edgeops.data.ingest import Destination, Ingestor, Upload
+from edgeops.data.ingest import Destination, Ingestor, Outcome, Upload
 from edgeops.errors import InvalidInput, StorageUnavailable
+from edgeops.server.mqtt_client import Connection, Message, ProtocolError, Reply, Settings
 from edgeops.store.tables import Project
 from edgeops.workspace import Workspace
 
@@ -74,7 +70,6 @@ SUBSCRIPTIONS = (
     f"{TOPIC_ROOT}/+/+/data/+",
     f"{TOPIC_ROOT}/+/+/telemetry",
 )
-WORKERS = 32  # threads that wait on group commits; more waiting callers make bigger groups
 RECEIVE_MAXIMUM = 2000  # messages the broker may have in flight to the bridge, unacknowledged
 SESSION_EXPIRY_S = 7 * 24 * 3600  # how long the broker keeps queuing for a bridge that is down
 CONNECT_TIMEOUT_S = 5.0
@@ -142,47 +137,6 @@ def parse_broker_url(url: str) -> BrokerAddress:
     )  # fmt: skip
 
 
-@dataclass
-class _Delivery:
-    mid: int
-    qos: int
-    connection: int
-    done: bool = False
-
-
-class _AckWindow:
-    """PUBACKs go out in the order their messages arrived, each once its message is done. A
-    lost connection forgets the window: the broker resends those messages, and a PUBACK sent on
-    the new connection could acknowledge another message that reuses the packet id."""
-
-    def __init__(self, send: Callable[[int, int], object]) -> None:
-        self._send = send
-        self._lock = threading.Lock()
-        self._pending: deque[_Delivery] = deque()
-        self._connection = 0
-
-    def arrived(self, mid: int, qos: int) -> _Delivery:
-        with self._lock:
-            delivery = _Delivery(mid, qos, self._connection)
-            if qos > 0:
-                self._pending.append(delivery)
-            return delivery
-
-    def done(self, delivery: _Delivery) -> None:
-        with self._lock:  # held while sending, so PUBACKs leave in order
-            delivery.done = True
-            if delivery.connection != self._connection:
-                return
-            while self._pending and self._pending[0].done:
-                first = self._pending.popleft()
-                self._send(first.mid, first.qos)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._connection += 1
-            self._pending.clear()
-
-
 @dataclass(frozen=True)
 class _ProjectEntry:
     id: int
@@ -217,235 +171,211 @@ class _ProjectCache:
 
 
 @dataclass
-class _Received:
-    label: str | None
-    payload: bytes
-    correlation: bytes | None
-    delivery: _Delivery
-    telemetry: bool = False
+class _Batch:
+    """A sender's messages out of one read from the broker: one `submit`, one job."""
 
-
-class _Inbox:
-    """Messages waiting for a worker, by sender (project, device). A worker takes everything
-    one sender has waiting, so a busy device's backlog goes into one `ingest` call (one job,
-    one audit event) while other senders' messages go to other workers."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._waiting: dict[tuple[str, str], list[_Received]] = {}
-        self._ready: queue.Queue[tuple[str, str] | None] = queue.Queue()
-
-    def put(self, sender: tuple[str, str], message: _Received) -> None:
-        with self._lock:
-            waiting = self._waiting.get(sender)
-            if waiting is not None:
-                waiting.append(message)
-                return
-            self._waiting[sender] = [message]
-        self._ready.put(sender)
-
-    def take(self) -> tuple[tuple[str, str], list[_Received]] | None:
-        """The next sender's messages, or None once `close` was called and all are taken."""
-        sender = self._ready.get()
-        if sender is None:
-            return None
-        with self._lock:
-            return sender, self._waiting.pop(sender)
-
-    def close(self, workers: int) -> None:
-        for _ in range(workers):
-            self._ready.put(None)
+    project: str
+    device: str
+    telemetry: bool
+    messages: list[Message]
+    labels: list[str | None]
+    delay: float = 0.0  # before the next retry
 
 
 class MqttBridge:
     """Subscribes to the devices' data topics on a broker and ingests what they publish."""
 
-    def __init__(self, ws: Workspace, ingestor: Ingestor, url: str, workers: int = WORKERS) -> None:
+    def __init__(self, ws: Workspace, ingestor: Ingestor, url: str) -> None:
         self.ws, self.ingestor = ws, ingestor
         self.broker = parse_broker_url(url)
         self._projects = _ProjectCache(ws._sessions, PROJECT_CACHE_S)
-        self._inbox = _Inbox()
-        self._workers = [
-            threading.Thread(target=self._work, name=f"edgeops-mqtt-{n}", daemon=True)
-            for n in range(workers)
-        ]
         self._stopping = threading.Event()
-        self._subscribed = threading.Event()
-        self._refused: str | None = None
-        self._last_reply: paho.MQTTMessageInfo | None = None
-        self._client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.broker.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True,
+        self._busy = threading.Condition()
+        self._unfinished = 0  # batches taken and not yet answered (or given up at stop)
+        self._retries: queue.Queue[_Batch | None] = queue.Queue()
+        self._telemetry: queue.Queue[_Batch | None] = queue.Queue()
+        self._helpers = [
+            threading.Thread(target=self._retry, name="edgeops-mqtt-retry", daemon=True),
+            threading.Thread(target=self._store_telemetry, name="edgeops-mqtt-tm", daemon=True),
+        ]
+        self._client = Connection(
+            Settings(
+                host=self.broker.host, port=self.broker.port, client_id=self.broker.client_id,
+                username=self.broker.username, password=self.broker.password,
+                tls=self.broker.tls, subscriptions=SUBSCRIPTIONS,
+                receive_maximum=RECEIVE_MAXIMUM, session_expiry_s=SESSION_EXPIRY_S,
+                connect_timeout_s=CONNECT_TIMEOUT_S,
+            ),
+            self._on_messages,
         )  # fmt: skip
-        if self.broker.username is not None:
-            self._client.username_pw_set(self.broker.username, self.broker.password)
-        if self.broker.tls:
-            self._client.tls_set()
-        self._acks = _AckWindow(self._client.ack)
-        self._client.on_connect = self._on_connect
-        self._client.on_subscribe = self._on_subscribe
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
 
     def start(self) -> None:
         """Connect, subscribe and start receiving; raise if the broker is not usable."""
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = SESSION_EXPIRY_S
-        properties.ReceiveMaximum = RECEIVE_MAXIMUM
+        for helper in self._helpers:
+            helper.start()
         try:
-            self._client.connect(
-                self.broker.host, self.broker.port, keepalive=30, clean_start=False,
-                properties=properties,
-            )  # fmt: skip
-        except (OSError, ValueError) as exc:
+            self._client.start()
+        except OSError as exc:
+            self._stop_helpers()
             raise StorageUnavailable(
                 f"cannot reach the MQTT broker at {self.broker} ({exc}); is it running, and is "
                 "the URL right?"
             ) from exc
-        for worker in self._workers:
-            worker.start()
-        self._client.loop_start()
-        if not self._subscribed.wait(CONNECT_TIMEOUT_S) or self._refused is not None:
-            self.stop()
-            why = self._refused or f"no answer in {CONNECT_TIMEOUT_S:.0f} s"
+        except ProtocolError as exc:
+            self._stop_helpers()
             raise StorageUnavailable(
-                f"MQTT broker at {self.broker} refused the bridge: {why}; check the user, "
+                f"MQTT broker at {self.broker} refused the bridge: {exc}; check the user, "
                 "password and ACLs in the URL and the broker's configuration"
-            )
+            ) from exc
         log.info("MQTT bridge subscribed to %s on %s", ", ".join(SUBSCRIPTIONS), self.broker)
 
     def stop(self) -> None:
         """Finish (and acknowledge) the messages taken so far, then disconnect. Messages the
-        broker sends from now on stay in the session for the next start."""
+        broker sends from now on stay in the session for the next start; so do those whose
+        commit was still failing."""
         self._stopping.set()
-        self._inbox.close(len(self._workers))
-        for worker in self._workers:
-            if worker.is_alive():
-                worker.join()
-        if self._last_reply is not None:
-            # Not connected: the device gets no reply, but its sample is stored.
-            with contextlib.suppress(RuntimeError, ValueError):
-                self._last_reply.wait_for_publish(timeout=CONNECT_TIMEOUT_S)
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._stop_helpers()
+        with self._busy:
+            self._busy.wait_for(lambda: self._unfinished == 0)
+        # Not connected: the device gets no reply, but its sample is stored.
+        self._client.settled(CONNECT_TIMEOUT_S)
+        self._client.close()
 
-    # paho's network thread: only bookkeeping here, never a database call.
+    def _stop_helpers(self) -> None:
+        self._retries.put(None)
+        self._telemetry.put(None)
+        for helper in self._helpers:
+            if helper.is_alive():
+                helper.join()
 
-    def _on_connect(
-        self, client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
-        _properties: Any,
-    ) -> None:  # fmt: skip
-        if reason.is_failure:
-            self._refused = str(reason)
-            self._subscribed.set()
-            return
-        self._acks.reset()
-        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
-        client.subscribe([(topic, options) for topic in SUBSCRIPTIONS])
+    # The connection's reader thread: parse the data messages and hand them to the committer.
 
-    def _on_subscribe(
-        self, _client: paho.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode],
-        _properties: Any,
-    ) -> None:  # fmt: skip
-        failed = [str(reason) for reason in reasons if reason.is_failure]
-        if failed:
-            self._refused = f"subscription refused ({failed[0]})"
-        self._subscribed.set()
-
-    def _on_disconnect(
-        self, _client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
-        _properties: Any,
-    ) -> None:  # fmt: skip
-        self._acks.reset()
-        if not self._stopping.is_set():
-            log.warning("MQTT bridge lost the broker at %s (%s); reconnecting", self.broker, reason)
-
-    def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
+    def _on_messages(self, messages: list[Message]) -> None:
         if self._stopping.is_set():
-            return  # not acknowledged: the broker keeps it for the next start
-        # The subscriptions guarantee edgeops/{project}/{device}/(data[/{label}]|telemetry).
-        parts = message.topic.split("/")
-        received = _Received(
-            label=parts[4] if len(parts) == 5 else None,
-            payload=bytes(message.payload),
-            correlation=getattr(message.properties, "CorrelationData", None),
-            delivery=self._acks.arrived(message.mid, message.qos),
-            telemetry=parts[3] == "telemetry",
-        )
-        self._inbox.put((parts[1], parts[2]), received)
-
-    # Workers.
-
-    def _work(self) -> None:
-        while (taken := self._inbox.take()) is not None:
-            (project, device), messages = taken
-            try:
-                replies = self._ingest(project, device, messages)
-            except Exception as exc:  # a bug must not redeliver the messages forever
-                log.exception("MQTT bridge failed on messages from %s/%s", project, device)
-                error = _refusal(f"internal error: {type(exc).__name__}: {exc}")
-                replies = [error] * len(messages)
-            if replies is None:
-                continue  # stopping while the database is down: the broker redelivers them
-            for message, reply in zip(messages, replies, strict=True):
-                answer = telemetry_ack_topic if message.telemetry else ack_topic
-                self._reply(answer(project, device), message, reply)
-
-    def _reply(self, topic: str, message: _Received, reply: dict[str, Any]) -> None:
-        properties = None
-        if message.correlation is not None:
-            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            properties.CorrelationData = message.correlation
-        self._last_reply = self._client.publish(
-            topic, json.dumps(reply), qos=1, properties=properties
-        )
-        self._acks.done(message.delivery)
-
-    def _ingest(
-        self, project_name: str, device: str, messages: list[_Received]
-    ) -> list[dict[str, Any]] | None:
-        """One reply per message. While the database or blob store fails, retry (nothing is
-        acknowledged meanwhile); None when the bridge stops first."""
-        delay = 0.1
-        while True:
-            try:
-                return self._try_ingest(project_name, device, messages)
-            except _STORAGE_ERRORS as exc:
-                log.warning("MQTT bridge cannot store samples yet (%s); retrying", exc)
-            if self._stopping.wait(delay):
-                return None
-            delay = min(delay * 2, 5.0)
-
-    def _try_ingest(
-        self, project_name: str, device: str, messages: list[_Received]
-    ) -> list[dict[str, Any]]:
-        destination = self._destination(project_name, device)
-        if isinstance(destination, str):
-            return [_refusal(destination)] * len(messages)
-        samples = [m for m in messages if not m.telemetry]
-        uploads = [Upload(_filename(m.payload), m.payload, label=m.label) for m in samples]
-        outcomes = iter(self.ingestor.ingest(destination, uploads) if uploads else [])
-        replies = []
+            return  # not acknowledged: the broker keeps them for the next start
+        batches: dict[tuple[str, str, bool], _Batch] = {}
         for message in messages:
-            if message.telemetry:
-                replies.append(self._telemetry(project_name, device, message.payload))
-                continue
-            outcome = next(outcomes)
-            replies.append(
+            # The subscriptions guarantee edgeops/{project}/{device}/(data[/{label}]|telemetry).
+            parts = message.topic.split("/")
+            telemetry = parts[3] == "telemetry"
+            sender = (parts[1], parts[2], telemetry)
+            if (batch := batches.get(sender)) is None:
+                batch = batches[sender] = _Batch(parts[1], parts[2], telemetry, [], [])
+            batch.messages.append(message)
+            batch.labels.append(parts[4] if len(parts) == 5 else None)
+        with self._busy:
+            self._unfinished += len(batches)
+        for batch in batches.values():
+            if batch.telemetry:
+                self._telemetry.put(batch)
+            else:
+                self._submit(batch)
+
+    def _submit(self, batch: _Batch) -> None:
+        """Parse `batch` here and queue it for the next group commit; the committer answers."""
+        try:
+            destination = self._destination(batch.project, batch.device)
+            if isinstance(destination, str):
+                self._answer(batch, [_refusal(destination)] * len(batch.messages))
+                return
+            uploads = [
+                Upload(_filename(message.payload), message.payload, label=label)
+                for message, label in zip(batch.messages, batch.labels, strict=True)
+            ]
+            future = self.ingestor.submit(destination, uploads)
+        except _STORAGE_ERRORS as exc:
+            self._later(batch, exc)
+            return
+        except Exception as exc:  # a bug must not redeliver the messages forever
+            self._failed(batch, exc)
+            return
+        future.add_done_callback(lambda done: self._committed(batch, done))
+
+    # The committer thread, once the batch's group is committed (or failed).
+
+    def _committed(self, batch: _Batch, future: "Future[list[Outcome]]") -> None:
+        error = future.exception()
+        if isinstance(error, _STORAGE_ERRORS):
+            self._later(batch, error)
+        elif error is not None:
+            self._failed(batch, error)
+        else:
+            self._answer(batch, [
                 {"ok": True, "sample_id": outcome.sample_id}
                 if outcome.error is None
                 else _refusal(outcome.error)
-            )
-        return replies
+                for outcome in future.result()
+            ])  # fmt: skip
 
-    def _telemetry(self, project_name: str, device: str, payload: bytes) -> dict[str, Any]:
-        """Store one telemetry message; a malformed one is refused, nothing stored."""
-        from edgeops.monitoring import telemetry
+    def _answer(self, batch: _Batch, replies: list[dict[str, Any]]) -> None:
+        """Reply to each message on the sender's ack topic, then acknowledge them all."""
+        answer = telemetry_ack_topic if batch.telemetry else ack_topic
+        topic = answer(batch.project, batch.device)
+        self._client.answer(
+            (
+                Reply(topic, json.dumps(reply).encode(), message.correlation)
+                for message, reply in zip(batch.messages, replies, strict=True)
+            ),
+            batch.messages,
+        )
+        self._finished()
 
-        try:
-            return {"ok": True, **telemetry.ingest(self.ws, project_name, payload, device=device)}
-        except InvalidInput as exc:
-            return _refusal(str(exc))
+    def _failed(self, batch: _Batch, error: BaseException) -> None:
+        log.error(
+            "MQTT bridge failed on messages from %s/%s", batch.project, batch.device,
+            exc_info=error,
+        )  # fmt: skip
+        refusal = _refusal(f"internal error: {type(error).__name__}: {error}")
+        self._answer(batch, [refusal] * len(batch.messages))
+
+    def _finished(self) -> None:
+        with self._busy:
+            self._unfinished -= 1
+            self._busy.notify_all()
+
+    # Retries: while the database or blob store fails, nothing is acknowledged.
+
+    def _later(self, batch: _Batch, error: BaseException) -> None:
+        log.warning("MQTT bridge cannot store samples yet (%s); retrying", error)
+        self._retries.put(batch)
+
+    def _retry(self) -> None:
+        """Submit failed batches again after a delay that doubles up to 5 s; at stop, give
+        them up unacknowledged (the broker redelivers them to the next start)."""
+        while (batch := self._retries.get()) is not None:
+            batch.delay = min(batch.delay * 2, 5.0) if batch.delay else 0.1
+            if self._stopping.wait(batch.delay):
+                self._finished()
+                continue
+            self._submit(batch)
+        while True:  # stopping: give up what is still waiting
+            try:
+                if self._retries.get_nowait() is not None:
+                    self._finished()
+            except queue.Empty:
+                return
+
+    # Telemetry: stored by its own service, one batch at a time on its own thread.
+
+    def _store_telemetry(self) -> None:
+        while (batch := self._telemetry.get()) is not None:
+            from edgeops.monitoring import telemetry  # pandas and pyarrow: only when needed
+
+            replies: list[dict[str, Any]] = []
+            for message in batch.messages:
+                try:
+                    stored = telemetry.ingest(
+                        self.ws, batch.project, message.payload, device=batch.device
+                    )
+                    replies.append({"ok": True, **stored})
+                except InvalidInput as exc:
+                    replies.append(_refusal(str(exc)))
+                except Exception as exc:
+                    log.exception(
+                        "MQTT bridge failed on telemetry from %s/%s", batch.project, batch.device
+                    )
+                    replies.append(_refusal(f"internal error: {type(exc).__name__}: {exc}"))
+            self._answer(batch, replies)
 
     def _destination(self, project_name: str, device: str) -> Destination | str:
         """Where a sender's messages go, or why they are refused."""
