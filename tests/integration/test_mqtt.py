@@ -57,37 +57,60 @@ def _accepts(port: int) -> bool:
     return True
 
 
+class Mosquitto:
+    """A throwaway mosquitto on a free loopback port, which a test may stop and start again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = _free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.config, self.log = folder / "mosquitto.conf", folder / "mosquitto.log"
+        # max_queued_messages: the default 1000 would drop messages queued for a bridge that
+        # is down.
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "log_dest stderr\nmax_queued_messages 100000\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [str(MOSQUITTO), "-c", str(self.config)], stderr=out, stdout=out
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _accepts(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mosquitto did not start; its log:\n{self.log.read_text()[-2000:]}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[str]:
-    """A throwaway mosquitto on a free loopback port; yields its URL."""
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     if not MOSQUITTO.exists():
         if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
             pytest.fail(f"{MOSQUITTO} is missing in CI: apt-get install mosquitto")
         pytest.skip(f"{MOSQUITTO} not found (apt-get install mosquitto)")
-    port = _free_port()
-    config = tmp_path / "mosquitto.conf"
-    # max_queued_messages: the default 1000 would drop messages queued for a bridge that is down.
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "log_dest stderr\nmax_queued_messages 100000\n"
-    )
-    log = tmp_path / "mosquitto.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(MOSQUITTO), "-c", str(config)], stderr=out, stdout=out)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _accepts(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mosquitto did not start; its log:\n{log.read_text()[-2000:]}")
-            time.sleep(0.02)
-        yield f"mqtt://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    server = Mosquitto(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def broker(mosquitto: Mosquitto) -> str:
+    """The throwaway mosquitto's URL."""
+    return mosquitto.url
 
 
 @pytest.fixture
@@ -383,3 +406,119 @@ def test_broker_problems_are_clear_errors(ws: Workspace, ingestor: Ingestor) -> 
     with pytest.raises(StorageUnavailable, match=f"mqtt://127.0.0.1:{port}") as raised:
         MqttBridge(ws, ingestor, f"mqtt://someone:secret@127.0.0.1:{port}").start()
     assert "secret" not in str(raised.value)
+
+
+class GatedIngestor:
+    """The real Ingestor, but the bridge hears of a commit only once the test opens the gate."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor, self.gate, self.committed = ingestor, threading.Event(), threading.Event()
+
+    def submit(self, *args: Any) -> Future[list[Outcome]]:
+        told: Future[list[Outcome]] = Future()
+
+        def committed(done: Future[list[Outcome]]) -> None:
+            self.committed.set()
+            threading.Thread(
+                target=lambda: (self.gate.wait(), told.set_result(done.result()))
+            ).start()
+
+        self.ingestor.submit(*args).add_done_callback(committed)
+        return told
+
+
+def _crash(bridge: MqttBridge) -> None:
+    """The process dies: the connection drops without a DISCONNECT."""
+    bridge._client.close(disconnect=False)
+    bridge._stop_helpers()
+
+
+def test_reply_and_puback_only_after_the_bridge_hears_of_the_commit(
+    ws: Workspace, ingestor: Ingestor, broker: str, key: str, replies: Replies, publish: Any
+) -> None:
+    gated = GatedIngestor(ingestor)
+    bridge = MqttBridge(ws, gated, broker)  # type: ignore[arg-type]
+    bridge.start()
+    publish(data_topic("p", "dev-1"), sign_ei(_payload(11), key), correlation=b"m")
+    assert gated.committed.wait(REPLY_TIMEOUT)
+    time.sleep(0.3)
+    assert replies.received == [], "a reply before the bridge knew of the commit"
+    gated.gate.set()
+    [reply] = replies.wait_for(1)
+    assert reply.body["ok"] and reply.correlation == b"m", reply
+    time.sleep(0.2)  # the PUBACK left in the same write as the reply
+    _crash(bridge)
+
+    with running(MqttBridge(ws, ingestor, broker)):
+        time.sleep(0.5)
+    assert len(replies.received) == 1, "acknowledged, yet the broker delivered it again"
+    assert [s.id for s in _samples(ws)] == [reply.body["sample_id"]]
+
+
+def test_committed_but_unacknowledged_message_is_delivered_again_and_stored_once(
+    ws: Workspace, ingestor: Ingestor, broker: str, key: str, replies: Replies, publish: Any
+) -> None:
+    gated = GatedIngestor(ingestor)
+    crashed = MqttBridge(ws, gated, broker)  # type: ignore[arg-type]
+    crashed.start()
+    publish(data_topic("p", "dev-1"), sign_ei(_payload(12), key))
+    assert gated.committed.wait(REPLY_TIMEOUT)
+    _crash(crashed)  # committed, never acknowledged
+    gated.gate.set()
+
+    with running(MqttBridge(ws, ingestor, broker)):
+        [reply] = replies.wait_for(1)
+    [stored] = _samples(ws)
+    assert reply.body == {"ok": True, "sample_id": stored.id}
+
+
+class FailingIngestor:
+    """The real Ingestor behind a database that is down for the first `failures` commits."""
+
+    def __init__(self, ingestor: Ingestor, failures: int) -> None:
+        self.ingestor, self.failures = ingestor, failures
+
+    def submit(self, *args: Any) -> Future[list[Outcome]]:
+        if self.failures > 0:
+            self.failures -= 1
+            failed: Future[list[Outcome]] = Future()
+            failed.set_exception(StorageUnavailable("database is down"))
+            return failed
+        return self.ingestor.submit(*args)
+
+
+def test_failed_commit_is_retried_and_answered_once(
+    ws: Workspace, ingestor: Ingestor, broker: str, key: str, replies: Replies, publish: Any
+) -> None:
+    failing = FailingIngestor(ingestor, failures=3)
+    with running(MqttBridge(ws, failing, broker)):  # type: ignore[arg-type]
+        publish(data_topic("p", "dev-1"), sign_ei(_payload(13), key))
+        [reply] = replies.wait_for(1)
+        time.sleep(0.2)
+    assert failing.failures == 0 and len(replies.received) == 1
+    assert [s.id for s in _samples(ws)] == [reply.body["sample_id"]]
+
+
+def test_bridge_reconnects_when_the_broker_comes_back(
+    ws: Workspace, ingestor: Ingestor, mosquitto: Mosquitto, key: str
+) -> None:
+    with running(MqttBridge(ws, ingestor, mosquitto.url)):
+        mosquitto.stop()
+        time.sleep(0.3)
+        mosquitto.start()  # a new broker process: the bridge must connect and subscribe again
+        collector = Replies(mosquitto.url)
+        sender = _client(mosquitto.url)
+        try:
+            deadline = time.monotonic() + REPLY_TIMEOUT
+            seed = 20
+            while not collector.received and time.monotonic() < deadline:
+                # Until the bridge has subscribed again the broker drops what nobody wants.
+                sender.publish(data_topic("p", "dev-1"), sign_ei(_payload(seed), key), qos=1)
+                seed += 1
+                time.sleep(0.2)
+            [reply, *_] = collector.wait_for(1)
+        finally:
+            sender.disconnect()
+            sender.loop_stop()
+            collector.close()
+    assert reply.body["ok"], reply

@@ -258,6 +258,7 @@ class Connection:
         connection = self._connection
         while not self._closing.is_set():
             messages: list[Message] = []
+            acknowledged: list[int] = []
             offset = 0
             while (found := _split_packet(buffer, offset)) is not None:
                 kind, start, end = found
@@ -265,11 +266,13 @@ class Connection:
                 if kind & 0xF0 == _PUBLISH:
                     messages.append(_decode_publish(kind, buffer, start, end, connection))
                 elif kind == _PUBACK:
-                    self._acknowledged(int.from_bytes(buffer[start : start + 2]))
+                    acknowledged.append(int.from_bytes(buffer[start : start + 2]))
                 elif kind == _DISCONNECT:
                     code = buffer[start] if end > start else 0
                     raise ProtocolError(f"the broker disconnected us ({_reason(code)})")
             del buffer[:offset]
+            if acknowledged:
+                self._acknowledged(acknowledged)
             if messages:
                 with self._lock:
                     self._arrived.extend(m for m in messages if m.qos > 0)
@@ -285,11 +288,15 @@ class Connection:
                 raise ProtocolError("the broker closed the connection")
             buffer += data
 
-    def _acknowledged(self, packet_id: int) -> None:
+    def _acknowledged(self, packet_ids: list[int]) -> None:
+        """The broker has our replies `packet_ids`: send as many waiting ones, in one write."""
         with self._lock:
-            self._in_flight.pop(packet_id, None)
-            if self._waiting:
-                self._write(self._publish_packet(self._waiting.popleft()))
+            for packet_id in packet_ids:
+                self._in_flight.pop(packet_id, None)
+            out = bytearray()
+            while self._waiting and len(self._in_flight) < self._broker_receive_maximum:
+                out += self._publish_packet(self._waiting.popleft())
+            self._write(out)
 
     # Writing (with the lock held).
 
