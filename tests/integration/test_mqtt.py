@@ -522,3 +522,19 @@ def test_bridge_reconnects_when_the_broker_comes_back(
             sender.loop_stop()
             collector.close()
     assert reply.body["ok"], reply
+
+
+def test_stop_while_commits_fail_leaves_the_message_to_the_next_start(
+    ws: Workspace, ingestor: Ingestor, broker: str, key: str, replies: Replies, publish: Any
+) -> None:
+    failing = FailingIngestor(ingestor, failures=1_000_000)
+    with running(MqttBridge(ws, failing, broker)):  # type: ignore[arg-type]
+        publish(data_topic("p", "dev-1", "later"), sign_ei(_payload(14), key))
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while failing.failures == 1_000_000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert failing.failures < 1_000_000 and replies.received == [] and _samples(ws) == []
+
+    with running(MqttBridge(ws, ingestor, broker)):
+        [reply] = replies.wait_for(1)
+    assert [(s.id, s.label) for s in _samples(ws)] == [(reply.body["sample_id"], "later")]

@@ -233,10 +233,10 @@ class MqttBridge:
         """Finish (and acknowledge) the messages taken so far, then disconnect. Messages the
         broker sends from now on stay in the session for the next start; so do those whose
         commit was still failing."""
-        self._stopping.set()
-        self._stop_helpers()
         with self._busy:
+            self._stopping.set()
             self._busy.wait_for(lambda: self._unfinished == 0)
+        self._stop_helpers()
         # Not connected: the device gets no reply, but its sample is stored.
         self._client.settled(CONNECT_TIMEOUT_S)
         self._client.close()
@@ -251,8 +251,6 @@ class MqttBridge:
     # The connection's reader thread: parse the data messages and hand them to the committer.
 
     def _on_messages(self, messages: list[Message]) -> None:
-        if self._stopping.is_set():
-            return  # not acknowledged: the broker keeps them for the next start
         batches: dict[tuple[str, str, bool], _Batch] = {}
         for message in messages:
             # The subscriptions guarantee edgeops/{project}/{device}/(data[/{label}]|telemetry).
@@ -264,6 +262,8 @@ class MqttBridge:
             batch.messages.append(message)
             batch.labels.append(parts[4] if len(parts) == 5 else None)
         with self._busy:
+            if self._stopping.is_set():
+                return  # not acknowledged: the broker keeps them for the next start
             self._unfinished += len(batches)
         for batch in batches.values():
             if batch.telemetry:
@@ -336,6 +336,9 @@ class MqttBridge:
     # Retries: while the database or blob store fails, nothing is acknowledged.
 
     def _later(self, batch: _Batch, error: BaseException) -> None:
+        if self._stopping.is_set():  # given up, unacknowledged: redelivered to the next start
+            self._finished()
+            return
         log.warning("MQTT bridge cannot store samples yet (%s); retrying", error)
         self._retries.put(batch)
 
@@ -348,12 +351,6 @@ class MqttBridge:
                 self._finished()
                 continue
             self._submit(batch)
-        while True:  # stopping: give up what is still waiting
-            try:
-                if self._retries.get_nowait() is not None:
-                    self._finished()
-            except queue.Empty:
-                return
 
     # Telemetry: stored by its own service, one batch at a time on its own thread.
 
