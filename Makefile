@@ -58,6 +58,7 @@ demo: $(STAMP)
 
 bench: $(STAMP) services
 	@command -v wrk >/dev/null || apt-get install -y -q wrk
+	@command -v mosquitto_pub >/dev/null || apt-get install -y -q mosquitto-clients
 	@command -v valgrind >/dev/null || apt-get install -y -q valgrind
 	@command -v arm-none-eabi-gcc >/dev/null || apt-get install -y -q gcc-arm-none-eabi libnewlib-arm-none-eabi
 	@command -v qemu-system-arm >/dev/null || apt-get install -y -q qemu-system-arm
