@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from edgeops.errors import NotFound
-from edgeops.store import staging
+from edgeops.store import packs, staging
 from edgeops.store.blobs import BlobStore, sha256
 from edgeops.store.tables import StagedBlob
 from edgeops.workspace import Workspace
@@ -46,3 +46,22 @@ def test_a_failing_blob_store_keeps_blobs_staged(tmp_path: Path, ws: Workspace) 
     assert _count(ws) == 1
     with ws.session() as session:
         assert staging.read(session, ws.blobs, sha256(b"kept")) == b"kept"
+
+
+def test_packed_blobs_read_back_move_and_their_pack_goes(ws: Workspace) -> None:
+    folder = staging.pack_folder(ws.blobs)
+    assert folder is not None
+    writer = packs.PackWriter(folder)
+    data = {sha256(b"packed one"): b"packed one", sha256(b"packed two"): b"packed two"}
+    with ws.session() as session:
+        staging.stage_packed(session, writer.append(data))
+        session.commit()
+    with ws.session() as session:
+        assert staging.read(session, ws.blobs, sha256(b"packed two")) == b"packed two"
+    assert not ws.blobs.exists(sha256(b"packed two"))
+
+    writer.close()  # a pack being written is never deleted
+    assert staging.flush(ws._sessions, ws.blobs) == 2
+    assert _count(ws) == 0
+    assert ws.blobs.get(sha256(b"packed one")) == b"packed one"
+    assert list(folder.glob("*.pack")) == []

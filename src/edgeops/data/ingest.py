@@ -1,9 +1,10 @@
 """Continuous ingestion: samples uploaded by devices and tools, made durable in group commits.
 
-Request threads parse uploads. One committer thread inserts the rows and the blobs (staged in
-the database, see `store.staging`) of every request waiting at that moment in one transaction,
-commits, and only then answers each request: one database sync per group makes a whole group
-durable. A mover thread takes staged blobs to the blob store in bulk, off the hot path.
+Request threads parse uploads. One committer thread takes every request waiting at that moment
+as a group: it appends the group's blobs to a pack file and syncs it (or, for object stores,
+stages them in the database), inserts the rows, commits, and only then answers each request:
+two syncs per group make a whole group durable. A mover thread takes staged blobs to the blob
+store in bulk, off the hot path (see `store.staging`, `store.packs`).
 """
 
 import asyncio
@@ -29,6 +30,7 @@ from edgeops.errors import EdgeopsError, InvalidInput
 from edgeops.governance import audit
 from edgeops.store import staging
 from edgeops.store.blobs import BlobStore, sha256
+from edgeops.store.packs import PackWriter
 from edgeops.store.tables import Sample
 
 logger = logging.getLogger(__name__)
@@ -139,8 +141,9 @@ def prepare(destination: Destination, uploads: list[Upload]) -> _Job:
 class Ingestor:
     """Turns uploads into committed samples; `ingest` returns only once they are durable.
 
-    Blobs are committed in the database with their rows (staged), and a mover thread takes
-    them to the blob store every `move_every_s` seconds, so the hot path creates no files."""
+    Blobs are made durable in a pack (or the database) with their rows, and a mover thread
+    takes them to the blob store every `move_every_s` seconds, so the hot path creates no
+    files."""
 
     def __init__(
         self,
@@ -157,6 +160,8 @@ class Ingestor:
         self.gather_s = gather_s
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._turns = _CommitTurns(sessions)
+        folder = staging.pack_folder(blobs)
+        self._packs = PackWriter(folder) if folder is not None else None
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="edgeops-committer", daemon=True)
         self._mover = threading.Thread(target=self._move, name="edgeops-blob-mover", daemon=True)
@@ -166,6 +171,8 @@ class Ingestor:
     def close(self) -> None:
         self._jobs.put(None)
         self._thread.join(timeout=30)
+        if self._packs is not None:
+            self._packs.close()  # the mover's last round can delete it
         self._stopping.set()
         self._mover.join(timeout=60)
         self._turns.close()
@@ -179,6 +186,8 @@ class Ingestor:
                 # transactions, so the blobs that came in meanwhile wait for the next round.
                 while staging.flush(self.sessions, self.blobs, MOVE_BATCH) >= MOVE_BATCH:
                     pass
+                if self._packs is not None:
+                    self._packs.rotate()  # so that the next round can delete the pack
             except Exception:  # the blob store is unreachable: the blobs wait, staged and safe
                 logger.exception("moving staged blobs failed; retrying in %s s", self.move_every_s)
             if stopping:
@@ -248,10 +257,15 @@ class Ingestor:
         return group, False
 
     def _commit(self, group: list[_Job]) -> None:
+        blobs = {d: b for job in group for d, b in job.blobs.items()}
         try:
+            places = self._packs.append(blobs) if self._packs is not None else None
             with self._turns.turn(), self.sessions() as session:
                 results = _insert_group(session, group)
-                staging.stage(session, {d: b for job in group for d, b in job.blobs.items()})
+                if places is not None:
+                    staging.stage_packed(session, places)
+                else:
+                    staging.stage(session, blobs)
                 session.commit()
         except Exception as exc:  # nothing of the group is acknowledged
             _settle(group, exc)

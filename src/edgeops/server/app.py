@@ -117,10 +117,11 @@ def create_app(
     app.state.limiter = RateLimiter(limits.rate_per_key, limits.burst_per_key)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, timeout_s=limits.body_timeout_s)
     security.harden(app, tls=tls, cors_origins=cors_origins)
-    # Routes are matched in order: the fleet's come first, device check-ins being the busiest.
+    # Routes are matched in order: the busiest come first (uploads from devices and tools,
+    # then device check-ins); matching costs a regular expression per route passed.
+    app.include_router(ei.router)
     app.include_router(fleet_routes.router)
     app.include_router(api.router)
-    app.include_router(ei.router)
     app.include_router(models.router)
     app.include_router(telemetry.router)
     app.include_router(workflow_routes.router)

@@ -15,13 +15,26 @@ from edgeops.errors import CorruptBlob, EdgeopsError, InvalidInput, NotFound, St
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
+# hashlib lets go of the GIL while it hashes more than 2 KB. On a server's event loop that is
+# a trap: getting the GIL back means waiting for whichever thread took it (measured: 0.5 ms a
+# call with the ingestion committer and blob mover busy, against 0.01 ms of hashing). Small
+# inputs are therefore fed in pieces below that size, which hashlib hashes holding the GIL.
+_GIL_FREE_ABOVE = 2047
+_KEEP_GIL_UP_TO = 256 * 1024
+
+
 def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    if len(data) <= _GIL_FREE_ABOVE or len(data) > _KEEP_GIL_UP_TO:
+        return hashlib.sha256(data).hexdigest()
+    digest, view = hashlib.sha256(), memoryview(data)
+    for start in range(0, len(data), _GIL_FREE_ABOVE):
+        digest.update(view[start : start + _GIL_FREE_ABOVE])
+    return digest.hexdigest()
 
 
 class BlobStore:
-    """Blobs under `<root>/sha256/ab/abcdef…`. Writes are atomic (temp file + rename, or one
-    object PUT); reads are checked against the address, so silent corruption is caught.
+    """Blobs under `<root>/sha256/ab/abcdef…`. Reads are checked against the address, so silent
+    corruption (or a write a crash cut short) is caught.
 
     Durability is batched: `put` returns once the blob is in place, `sync` makes every blob put
     so far durable. Callers sync before they commit the rows that reference the blobs (see
@@ -39,6 +52,11 @@ class BlobStore:
         self._folders: set[str] = set()  # fan-out folders known to exist (saves a stat per put)
         if self._local:
             os.makedirs(os.path.join(self.root, "tmp"), exist_ok=True)
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the blobs are files on this machine (or a mount), not objects in a store."""
+        return self._local
 
     def path(self, digest: str) -> str:
         if not _DIGEST.match(digest):
@@ -84,20 +102,43 @@ class BlobStore:
         return digest
 
     def _put_local(self, path: str, data: bytes) -> None:
-        if os.path.exists(path):
-            return
+        """Create the file in place: a temp file and a rename cost 2.5 times as much here
+        (0.37 against 0.14 ms of system time per blob), and the ingestion mover writes two
+        blobs per sample. A crash mid-write can leave a short file behind; the next put of the
+        same bytes finds it wrong and replaces it, and nothing reads a blob before the rows that
+        use it are committed (the mover's rows stay staged until the blobs are synced)."""
         folder = os.path.dirname(path)
         if folder not in self._folders:
             os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
-        # os-level calls, not open(): the ingestion mover writes two small blobs per sample,
-        # and Python's buffered file object costs as much as the write itself.
+        try:
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            if self._holds(path, data):
+                return
+            self._replace(path, data)
+            return
+        try:
+            _write_all(handle, data)
+        finally:
+            os.close(handle)
+
+    @staticmethod
+    def _holds(path: str, data: bytes) -> bool:
+        try:
+            if os.stat(path).st_size != len(data):
+                return False
+            with open(path, "rb") as handle:
+                return handle.read() == data
+        except FileNotFoundError:
+            return False
+
+    def _replace(self, path: str, data: bytes) -> None:
+        """Replace a damaged blob atomically (readers see the old or the new file)."""
         temp = os.path.join(self.root, "tmp", uuid.uuid4().hex)
         handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(handle, view) :]
+            _write_all(handle, data)
         finally:
             os.close(handle)
         os.replace(temp, path)
@@ -120,3 +161,10 @@ class BlobStore:
                 "(it was changed or damaged in storage; restore it from a backup)"
             )
         return data
+
+
+def _write_all(handle: int, data: bytes) -> None:
+    # os-level calls, not open(): Python's buffered file object costs as much as the write.
+    view = memoryview(data)
+    while view:
+        view = view[os.write(handle, view) :]

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -164,14 +165,18 @@ class ApiKey(Base):
 
 class StagedBlob(Base):
     """A blob taken in by the ingestion server and committed with its sample row, waiting to
-    be moved to the blob store. One database commit makes a whole group of uploads durable,
-    where writing each blob as a file first would cost file creations and fsyncs per sample;
+    be moved to the blob store: writing each blob as a file first would cost file creations
+    and fsyncs per sample. Its bytes are in `data`, or (local blob stores) at `start` in the
+    pack file `pack` (`store.packs`), made durable before the row was committed.
     `store.staging.flush` moves them out in bulk, with one sync."""
 
     __tablename__ = "staged_blobs"
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pack: Mapped[str | None] = mapped_column(String(64))
+    start: Mapped[int | None] = mapped_column(BigInteger)
+    size: Mapped[int | None] = mapped_column(BigInteger)
     staged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
