@@ -16,6 +16,7 @@ the broker and the bridge, not the publishers. Target: >= 3,000 messages/s ackno
 """
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -55,6 +56,18 @@ def cpu_ms(pid: int | str = "self") -> float:
     """User + system CPU time of a process so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * 1000 / TICKS
+
+
+def thread_cpu_ms() -> dict[str, float]:
+    """CPU time so far of each of this process's threads, by name (the bridge's reader, the
+    Ingestor's committer, ...), from /proc."""
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    times: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        name = names.get(int(task.name), "other")
+        with contextlib.suppress(FileNotFoundError):  # a thread that just ended
+            times[name] = times.get(name, 0.0) + cpu_ms(f"self/task/{task.name}")
+    return times
 
 
 def start_mosquitto(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -108,7 +121,7 @@ def run_load(
     while replies.stat().st_size == 0 and time.monotonic() < deadline:
         time.sleep(0.005)
     publishers = []
-    broker_cpu = cpu_ms(broker_pid)
+    broker_cpu, threads = cpu_ms(broker_pid), thread_cpu_ms()
     cpu, start = cpu_ms(), time.perf_counter()
     for device, path in enumerate(files):
         with path.open("rb") as lines:
@@ -124,13 +137,14 @@ def run_load(
         finished = False
     seconds, cpu = time.perf_counter() - start, cpu_ms() - cpu
     broker_cpu = cpu_ms(broker_pid) - broker_cpu
+    threads = {name: ms - threads.get(name, 0.0) for name, ms in thread_cpu_ms().items()}
     for publisher in publishers:
         if publisher.wait(TIMEOUT_S if finished else 1) is None:
             publisher.kill()
     bodies = replies.read_bytes().splitlines()[1:]
     ok = sum(json.loads(body).get("ok") is True for body in bodies)
     return {"seconds": seconds, "finished": finished, "ok": ok, "failed": len(bodies) - ok,
-            "cpu_ms": cpu, "broker_cpu_ms": broker_cpu}  # fmt: skip
+            "cpu_ms": cpu, "broker_cpu_ms": broker_cpu, "threads_cpu_ms": threads}  # fmt: skip
 
 
 @contextmanager
@@ -231,6 +245,11 @@ def main() -> None:
         "backend": backend,
         "bridge_acknowledged_messages_per_s": round(bridged_rate, 1),
         "bridge_cpu_ms_per_message": round(bridged["cpu_ms"] / count, 3),
+        "bridge_threads_cpu_ms_per_message": {
+            name: round(ms / count, 3)
+            for name, ms in sorted(bridged["threads_cpu_ms"].items(), key=lambda item: -item[1])
+            if ms >= 0.01 * bridged["cpu_ms"]
+        },
         "broker_cpu_ms_per_message_with_bridge": round(bridged["broker_cpu_ms"] / count, 3),
         "bridge_acks": {"ok": bridged["ok"], "failed": bridged["failed"]},
         "samples_stored": stored,

@@ -1,6 +1,8 @@
 """The MQTT bridge against a real mosquitto: signed messages become samples, acknowledged only
 once committed, with a reply to the device on its ack topic."""
 
+import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -332,16 +334,25 @@ def test_message_sent_while_the_bridge_is_down_arrives_when_it_is_back(
     assert [(s.id, s.label) for s in _samples(ws)] == [(reply.body["sample_id"], "late")]
 
 
+def _crash(bridge: MqttBridge) -> None:
+    """The process dies: the connection drops without a DISCONNECT."""
+    bridge._client.close(disconnect=False)
+    bridge._stop_helpers()
+
+
 class StuckIngestor:
     """Takes messages and never commits them, as a bridge that dies mid-commit would."""
 
     def __init__(self) -> None:
         self.called = threading.Event()
-        self.future: Future[list[Outcome]] = Future()
 
     def submit(self, *_args: Any) -> Future[list[Outcome]]:
         self.called.set()
-        return self.future
+        return Future()
+
+    def submit_async(self, _job: Any) -> asyncio.Future[list[Outcome]]:
+        self.called.set()
+        return asyncio.get_running_loop().create_future()
 
 
 def test_message_not_committed_before_a_crash_is_delivered_again(
@@ -353,9 +364,7 @@ def test_message_not_committed_before_a_crash_is_delivered_again(
     publish(data_topic("p", "dev-1", "crash"), sign_ei(_payload(7), key))
     assert stuck.called.wait(REPLY_TIMEOUT)
     # Crash: the TCP connection drops without a DISCONNECT, nothing was acknowledged.
-    crashed._client.close(disconnect=False)
-    stuck.future.set_exception(RuntimeError("the process died before the commit"))
-    crashed._stop_helpers()
+    _crash(crashed)
 
     with running(MqttBridge(ws, ingestor, broker)):
         [reply] = replies.wait_for(1)  # the crashed bridge's reply never left
@@ -416,21 +425,31 @@ class GatedIngestor:
 
     def submit(self, *args: Any) -> Future[list[Outcome]]:
         told: Future[list[Outcome]] = Future()
-
-        def committed(done: Future[list[Outcome]]) -> None:
-            self.committed.set()
-            threading.Thread(
-                target=lambda: (self.gate.wait(), told.set_result(done.result()))
-            ).start()
-
-        self.ingestor.submit(*args).add_done_callback(committed)
+        self.ingestor.submit(*args).add_done_callback(
+            lambda done: self._hold(lambda: told.set_result(done.result()))
+        )
         return told
 
+    def submit_async(self, job: Any) -> asyncio.Future[list[Outcome]]:
+        loop = asyncio.get_running_loop()
+        told: asyncio.Future[list[Outcome]] = loop.create_future()
+        self.ingestor.submit_async(job).add_done_callback(
+            lambda done: self._hold(
+                lambda: loop.call_soon_threadsafe(told.set_result, done.result())
+            )
+        )
+        return told
 
-def _crash(bridge: MqttBridge) -> None:
-    """The process dies: the connection drops without a DISCONNECT."""
-    bridge._client.close(disconnect=False)
-    bridge._stop_helpers()
+    def _hold(self, tell: Callable[[], object]) -> None:
+        """Committed: tell the bridge once the gate opens (if it is still alive then)."""
+        self.committed.set()
+
+        def later() -> None:
+            self.gate.wait()
+            with contextlib.suppress(RuntimeError):  # the crashed bridge's loop is closed
+                tell()
+
+        threading.Thread(target=later, daemon=True).start()
 
 
 def test_reply_and_puback_only_after_the_bridge_hears_of_the_commit(
@@ -486,6 +505,14 @@ class FailingIngestor:
             return failed
         return self.ingestor.submit(*args)
 
+    def submit_async(self, job: Any) -> asyncio.Future[list[Outcome]]:
+        if self.failures > 0:
+            self.failures -= 1
+            failed: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+            failed.set_exception(StorageUnavailable("database is down"))
+            return failed
+        return self.ingestor.submit_async(job)
+
 
 def test_failed_commit_is_retried_and_answered_once(
     ws: Workspace, ingestor: Ingestor, broker: str, key: str, replies: Replies, publish: Any
@@ -538,3 +565,24 @@ def test_stop_while_commits_fail_leaves_the_message_to_the_next_start(
     with running(MqttBridge(ws, ingestor, broker)):
         [reply] = replies.wait_for(1)
     assert [(s.id, s.label) for s in _samples(ws)] == [(reply.body["sample_id"], "later")]
+
+
+def test_messages_are_still_stored_when_the_parser_process_dies(
+    ws: Workspace,
+    ingestor: Ingestor,
+    broker: str,
+    key: str,
+    replies: Replies,
+    publish: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with running(MqttBridge(ws, ingestor, broker)) as bridge:
+        publish(data_topic("p", "dev-1"), sign_ei(_payload(15), key))
+        replies.wait_for(1)
+        assert bridge._parser is not None
+        bridge._parser.kill()
+        publish(data_topic("p", "dev-1"), sign_ei(_payload(16), key))
+        got = replies.wait_for(2)
+    assert [reply.body["ok"] for reply in got] == [True, True], got
+    assert sorted(s.id for s in _samples(ws)) == sorted(r.body["sample_id"] for r in got)
+    assert "parsing in the server process now" in caplog.text

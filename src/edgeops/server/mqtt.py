@@ -25,13 +25,14 @@ are not redelivered forever. When the commit fails (database down, disk full), t
 retried and stays unacknowledged until it is stored or the bridge stops; a blob write refused
 while parsing is that message's error (as over HTTP) and is answered `ok: false`.
 
-Throughput: the connection's reader thread (`mqtt_client`) takes everything the socket holds,
-groups it by sender (project, device), parses each sender's messages and hands them to the
-Ingestor with `submit`, one job each, without waiting; the Ingestor stores what is waiting in
-one group commit, and its committer thread then publishes the replies and PUBACKs of the whole
-job in one write. No thread waits per message and no message changes threads on its way in.
-The broker never has more than `RECEIVE_MAXIMUM` unacknowledged messages in flight to the
-bridge (backpressure). Telemetry is stored on a thread of its own, commit retries on another.
+Throughput: the connection's reader thread (`mqtt_client`) takes everything the socket holds at
+once and groups it by sender (project, device); a child process (`mqtt_parser`) parses each
+sender's messages into one job, on the second core; an event loop hands the jobs to the
+Ingestor (`submit_async`), which stores what is waiting in one group commit, and then publishes
+each job's replies and PUBACKs in one write. No thread waits per message. Should the parser
+process die, the bridge parses in its own process from then on. The broker never has more than
+`RECEIVE_MAXIMUM` unacknowledged messages in flight to the bridge (backpressure). Telemetry is
+stored on a thread of its own, commit retries on another.
 
 Operating the broker: lock it down with its own users and ACLs (the bridge connects as
 `mqtt://user:password@host:1883`, or `mqtts://` for TLS), let each device write only its own
@@ -41,6 +42,8 @@ fleet sends while the bridge is down: beyond it the broker drops messages withou
 devices (who then see no reply and should send again).
 """
 
+import asyncio
+import functools
 import json
 import logging
 import queue
@@ -59,6 +62,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from edgeops.data.ingest import Destination, Ingestor, Outcome, Upload
 from edgeops.errors import InvalidInput, StorageUnavailable
 from edgeops.server.mqtt_client import Connection, Message, ProtocolError, Reply, Settings
+from edgeops.server.mqtt_parser import Parser, Work
 from edgeops.store.tables import Project
 from edgeops.workspace import Workspace
 
@@ -194,10 +198,13 @@ class MqttBridge:
         self._unfinished = 0  # batches taken and not yet answered (or given up at stop)
         self._retries: queue.Queue[_Batch | None] = queue.Queue()
         self._telemetry: queue.Queue[_Batch | None] = queue.Queue()
+        self._loop = asyncio.new_event_loop()  # hands parsed jobs to the committer, answers
         self._helpers = [
             threading.Thread(target=self._retry, name="edgeops-mqtt-retry", daemon=True),
             threading.Thread(target=self._store_telemetry, name="edgeops-mqtt-tm", daemon=True),
+            threading.Thread(target=self._loop.run_forever, name="edgeops-mqtt-loop", daemon=True),
         ]
+        self._parser: Parser | None = None
         self._client = Connection(
             Settings(
                 host=self.broker.host, port=self.broker.port, client_id=self.broker.client_id,
@@ -213,6 +220,8 @@ class MqttBridge:
         """Connect, subscribe and start receiving; raise if the broker is not usable."""
         for helper in self._helpers:
             helper.start()
+        self._parser = Parser()
+        self._loop.call_soon_threadsafe(self._loop.add_reader, self._parser, self._on_parsed)
         try:
             self._client.start()
         except OSError as exc:
@@ -244,9 +253,13 @@ class MqttBridge:
     def _stop_helpers(self) -> None:
         self._retries.put(None)
         self._telemetry.put(None)
+        self._loop.call_soon_threadsafe(self._loop.stop)
         for helper in self._helpers:
             if helper.is_alive():
                 helper.join()
+        self._loop.close()
+        if self._parser is not None:
+            self._parser.close()
 
     # The connection's reader thread: parse the data messages and hand them to the committer.
 
@@ -265,23 +278,38 @@ class MqttBridge:
             if self._stopping.is_set():
                 return  # not acknowledged: the broker keeps them for the next start
             self._unfinished += len(batches)
+        to_parse: list[_Batch] = []
+        work: Work = []
         for batch in batches.values():
             if batch.telemetry:
                 self._telemetry.put(batch)
-            else:
-                self._submit(batch)
+            elif (uploads := self._uploads(batch)) is not None:
+                to_parse.append(batch)
+                work.append(uploads)
+        if work and (self._parser is None or not self._parser.send(to_parse, work)):
+            for batch, (destination, files) in zip(to_parse, work, strict=True):
+                self._submit(batch, destination, files)
 
-    def _submit(self, batch: _Batch) -> None:
-        """Parse `batch` here and queue it for the next group commit; the committer answers."""
+    def _uploads(self, batch: _Batch) -> tuple[Destination, list[Upload]] | None:
+        """Where `batch` goes and its uploads; None when it is answered (or retried) already."""
         try:
             destination = self._destination(batch.project, batch.device)
-            if isinstance(destination, str):
-                self._answer(batch, [_refusal(destination)] * len(batch.messages))
-                return
-            uploads = [
-                Upload(_filename(message.payload), message.payload, label=label)
-                for message, label in zip(batch.messages, batch.labels, strict=True)
-            ]
+        except _STORAGE_ERRORS as exc:
+            self._later(batch, exc)
+            return None
+        if isinstance(destination, str):
+            self._answer(batch, [_refusal(destination)] * len(batch.messages))
+            return None
+        uploads = [
+            Upload(_filename(message.payload), message.payload, label=label)
+            for message, label in zip(batch.messages, batch.labels, strict=True)
+        ]
+        return destination, uploads
+
+    def _submit(self, batch: _Batch, destination: Destination, uploads: list[Upload]) -> None:
+        """Parse `batch` in this thread and queue it for the next group commit (retries, and
+        when the parser process is gone)."""
+        try:
             future = self.ingestor.submit(destination, uploads)
         except _STORAGE_ERRORS as exc:
             self._later(batch, exc)
@@ -291,10 +319,37 @@ class MqttBridge:
             return
         future.add_done_callback(lambda done: self._committed(batch, done))
 
+    # The event loop: jobs back from the parser go to the committer.
+
+    def _on_parsed(self) -> None:
+        assert self._parser is not None
+        if (received := self._parser.receive()) is None:
+            self._loop.remove_reader(self._parser)
+            forsaken = self._parser.forsake()
+            if not self._stopping.is_set():
+                log.error("the MQTT parser process ended; parsing in the server process now")
+            for batches in forsaken:
+                for batch in batches:
+                    if (uploads := self._uploads(batch)) is not None:
+                        self._submit(batch, *uploads)
+            return
+        batches, results = received
+        for batch, result in zip(batches, results, strict=True):
+            if isinstance(result, BaseException):
+                self._settled(batch, result, [])
+                continue
+            waiter = self.ingestor.submit_async(result)
+            waiter.add_done_callback(functools.partial(self._committed, batch))
+
     # The committer thread, once the batch's group is committed (or failed).
 
-    def _committed(self, batch: _Batch, future: "Future[list[Outcome]]") -> None:
+    def _committed(
+        self, batch: _Batch, future: "Future[list[Outcome]] | asyncio.Future[list[Outcome]]"
+    ) -> None:
         error = future.exception()
+        self._settled(batch, error, future.result() if error is None else [])
+
+    def _settled(self, batch: _Batch, error: BaseException | None, outcomes: list[Outcome]) -> None:
         if isinstance(error, _STORAGE_ERRORS):
             self._later(batch, error)
         elif error is not None:
@@ -304,7 +359,7 @@ class MqttBridge:
                 {"ok": True, "sample_id": outcome.sample_id}
                 if outcome.error is None
                 else _refusal(outcome.error)
-                for outcome in future.result()
+                for outcome in outcomes
             ])  # fmt: skip
 
     def _answer(self, batch: _Batch, replies: list[dict[str, Any]]) -> None:
@@ -350,7 +405,8 @@ class MqttBridge:
             if self._stopping.wait(batch.delay):
                 self._finished()
                 continue
-            self._submit(batch)
+            if (uploads := self._uploads(batch)) is not None:
+                self._submit(batch, *uploads)
 
     # Telemetry: stored by its own service, one batch at a time on its own thread.
 

@@ -1,0 +1,119 @@
+"""The MQTT bridge's parser: a child process that turns messages into jobs for the committer.
+
+Parsing (JSON, the signature, the values, two hashes) is most of what a message costs, and one
+Python process runs one thread at a time: parsed beside the committer, messages leave it
+waiting for its turn. In a process of its own the parsing takes the second core. The bridge
+sends everything it read from the broker at once (one pipe message) and gets the jobs back the
+same way, each exactly what `data.ingest.prepare` made, ready for `Ingestor.submit_async`.
+"""
+
+import contextlib
+import copyreg
+import logging
+import multiprocessing
+import pickle
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from multiprocessing.connection import Connection
+from typing import Any
+
+from edgeops.data.ingest import Destination, Upload, prepare
+
+log = logging.getLogger(__name__)
+
+Work = list[tuple[Destination, list[Upload]]]
+JOIN_TIMEOUT_S = 5.0
+
+
+class Parser:
+    """The child process and the order of what is in it. `results` gets, for each `send`, the
+    jobs (or the exception that stopped a batch), in order, on the caller's event loop."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded server
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(child,), name="edgeops-mqtt-parser", daemon=True
+        )
+        self._process.start()
+        child.close()
+        self._lock = threading.Lock()
+        self._sent: deque[Any] = deque()  # one tag per `send` not yet answered, in order
+        self.alive = True
+
+    def fileno(self) -> int:
+        return self._pipe.fileno()
+
+    def send(self, tag: Any, work: Work) -> bool:
+        """Hand `work` to the child; False when it is known to be gone (then parse `work`
+        yourself). Work sent as it dies comes back from `forsake` with the rest."""
+        with self._lock:
+            if not self.alive:
+                return False
+            self._sent.append(tag)
+        with contextlib.suppress(OSError):  # gone: the reader of results finds out
+            self._pipe.send(work)  # outside the lock: it waits while the child's pipe is full
+        return True
+
+    def receive(self) -> tuple[Any, list[Any]] | None:
+        """The oldest `send`'s tag and results; None once the child is gone."""
+        try:
+            results: list[Any] = self._pipe.recv()
+        except (EOFError, OSError):
+            return None
+        with self._lock:
+            return self._sent.popleft(), results
+
+    def forsake(self) -> list[Any]:
+        """The child is gone: the tags it had not answered, to be parsed elsewhere."""
+        with self._lock:
+            self.alive = False
+            tags = list(self._sent)
+            self._sent.clear()
+            return tags
+
+    def close(self) -> None:
+        self.forsake()
+        self._pipe.close()  # the child reads EOF and ends
+        self._process.join(JOIN_TIMEOUT_S)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+    def kill(self) -> None:
+        """End the child at once, as a crash would (for tests of the fallback)."""
+        self._process.kill()
+        self._process.join()
+
+
+def _fresh_future(_future: Future[Any]) -> tuple[Callable[[], Future[Any]], tuple[()]]:
+    return Future, ()
+
+
+def _portable(exc: Exception) -> Exception:
+    """`exc`, or a RuntimeError saying what it was when it cannot cross the pipe."""
+    try:
+        pickle.dumps(exc)
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _serve(pipe: Connection) -> None:
+    """The child's loop: parse each batch of work until the bridge closes the pipe."""
+    # A job carries the future its caller waits on; across processes it travels as a new one.
+    copyreg.pickle(Future, _fresh_future)
+    while True:
+        try:
+            work: Work = pipe.recv()
+        except EOFError:
+            return
+        results: list[Any] = []
+        for destination, uploads in work:
+            try:
+                results.append(prepare(destination, uploads))
+            except Exception as exc:  # the bridge answers it as it would in its own process
+                results.append(_portable(exc))
+        pipe.send(results)
