@@ -53,6 +53,15 @@ def test_every_route_but_health_declares_a_permission(server: Server) -> None:
     assert [r for r in routes if r[2] is None] == []
 
 
+def test_openapi_shows_the_key_on_every_operation_but_health(server: Server) -> None:
+    schema = create_app(server.ws).openapi()
+    assert set(schema["components"]["securitySchemes"]) == {"APIKeyHeader", "HTTPBearer"}
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            secured = "security" in operation
+            assert secured == (path not in OPEN), path
+
+
 def test_health_needs_no_key(server: Server) -> None:
     with server.client() as client:
         assert client.get("/healthz").json() == {"status": "ok"}
@@ -93,6 +102,9 @@ def test_bearer_header_works_too(server: Server) -> None:
     with server.client() as client:
         answer = client.get("/api/v1/projects", headers={"Authorization": f"Bearer {key}"})
     assert answer.status_code == 200
+    with server.client() as client:
+        basic = client.get("/api/v1/projects", headers={"Authorization": f"Basic {key}"})
+    assert basic.status_code == 401
 
 
 @pytest.mark.parametrize("server_limits", [ServerLimits(rate_per_key=1, burst_per_key=3)])

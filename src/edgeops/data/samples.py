@@ -10,12 +10,13 @@ import numpy as np
 from sqlalchemy import Connection, select
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from edgeops.data.formats import ParsedSample
 from edgeops.errors import InvalidInput, NotFound
 from edgeops.governance import audit
-from edgeops.store import staging
+from edgeops.store import rawsql, staging
 from edgeops.store.blobs import BlobStore
 from edgeops.store.tables import Project, Sample, utcnow
 
@@ -111,9 +112,24 @@ def insert_new(connection: Connection, rows: list[dict[str, Any]]) -> dict[tuple
     in one statement; returns (project id, content hash) → id of the rows it inserted."""
     if not rows:
         return {}
-    statement = _insert_new_statement(connection.dialect.name)
     columns = [{_COLUMN_OF.get(key, key): value for key, value in row.items()} for row in rows]
-    return {(p, h): i for p, h, i in connection.execute(statement, columns)}
+    raw = rawsql.cursor(connection)
+    if raw is not None:
+        inserted = _raw_insert_new(connection.dialect).returning(raw, columns)
+    else:
+        inserted = list(connection.execute(_insert_new_statement(connection.dialect.name), columns))
+    return {(p, h): i for p, h, i in inserted}
+
+
+@cache
+def _raw_insert_new(dialect: Dialect) -> rawsql.Insert:
+    table = Sample.metadata.tables[Sample.__tablename__]
+    return rawsql.Insert(
+        table,
+        [c.name for c in table.columns if c.name != "id"],
+        dialect,
+        "ON CONFLICT (project_id, content_hash) DO NOTHING RETURNING project_id, content_hash, id",
+    )
 
 
 @cache

@@ -16,11 +16,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from edgeops.store import rawsql
 from edgeops.store.tables import AuditEvent, AuditHead, utcnow
 
 GENESIS = "0" * 64
@@ -87,7 +90,11 @@ def record_many(session: Session, entries: Sequence[Entry]) -> None:
     if not entries:
         return
     connection = session.connection()  # Core: no ORM objects are needed afterwards
-    last_id, last_hash = connection.execute(_HEAD_FOR_UPDATE).one()
+    raw = rawsql.cursor(connection)
+    if raw is not None:
+        last_id, last_hash = raw.execute(_RAW_HEAD, (HEAD_ID,)).fetchone()
+    else:
+        last_id, last_hash = connection.execute(_HEAD_FOR_UPDATE).one()
     at = utcnow()
     rows = []
     for entry in entries:
@@ -104,6 +111,10 @@ def record_many(session: Session, entries: Sequence[Entry]) -> None:
         row["prev_hash"], row["hash"] = last_hash, event_hash(last_hash, _row_fields(row))
         last_hash = row["hash"]
         rows.append(row)
+    if raw is not None:
+        _raw_events(connection.dialect).many(raw, rows)
+        raw.execute(_RAW_MOVE_HEAD, (last_id, last_hash, HEAD_ID))
+        return
     connection.execute(_INSERT_EVENTS, rows)
     connection.execute(_MOVE_HEAD, {"new_id": last_id, "new_hash": last_hash})
 
@@ -119,6 +130,17 @@ _MOVE_HEAD = (
     .where(AuditHead.id == HEAD_ID)
     .values(last_id=bindparam("new_id"), last_hash=bindparam("new_hash"))
 )
+
+
+# The same on SQLite's own cursor (`store.rawsql`), where the transaction holds the write lock.
+_RAW_HEAD = "SELECT last_id, last_hash FROM audit_head WHERE id = ?"
+_RAW_MOVE_HEAD = "UPDATE audit_head SET last_id = ?, last_hash = ? WHERE id = ?"
+
+
+@cache
+def _raw_events(dialect: Dialect) -> rawsql.Insert:
+    table = AuditEvent.metadata.tables[AuditEvent.__tablename__]
+    return rawsql.Insert(table, [c.name for c in table.columns], dialect)
 
 
 def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:

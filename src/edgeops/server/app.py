@@ -23,7 +23,7 @@ from edgeops.server import api, ei, models, security, telemetry, ui
 from edgeops.server import fleet as fleet_routes
 from edgeops.server import governance as governance_routes
 from edgeops.server import workflows as workflow_routes
-from edgeops.server.auth import KeyCache, ProjectCache
+from edgeops.server.auth import KeyCache, ProjectCache, document_security
 from edgeops.server.limits import BodyLimit, RateLimiter
 from edgeops.workspace import Workspace
 
@@ -127,6 +127,8 @@ def create_app(
     app.include_router(workflow_routes.router)
     app.include_router(governance_routes.router)
     _add_health(app)
+    # Health checks need no key, enrolment takes its one-time token instead.
+    document_security(app, {"/healthz", "/readyz", fleet_routes.ENROL_PATH})
     _add_error_handlers(app)
     ui.mount(app)  # the studio at /, after the API's error handlers (it wraps them)
     return app

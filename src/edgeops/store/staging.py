@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from edgeops.errors import CorruptBlob, NotFound
-from edgeops.store import packs
+from edgeops.store import packs, rawsql
 from edgeops.store.blobs import BlobStore, sha256
 from edgeops.store.tables import StagedBlob, utcnow
 
@@ -48,9 +49,19 @@ def stage_packed(session: Session, places: list[tuple[str, str, int, int]]) -> N
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
-    # One Core statement, executed many times by the driver: no lookup first, no ORM objects.
+    # One statement, executed many times by the driver: no lookup first, no ORM objects.
     connection = session.connection()
-    connection.execute(_stage_statement(connection.dialect.name), rows)
+    raw = rawsql.cursor(connection)
+    if raw is not None:
+        _raw_stage(connection.dialect).many(raw, rows)
+    else:
+        connection.execute(_stage_statement(connection.dialect.name), rows)
+
+
+@cache
+def _raw_stage(dialect: Dialect) -> rawsql.Insert:
+    table = StagedBlob.metadata.tables[StagedBlob.__tablename__]
+    return rawsql.Insert(table, [c.name for c in table.columns], dialect, "ON CONFLICT DO NOTHING")
 
 
 @cache
