@@ -38,7 +38,9 @@ class Insert:
         self._head = f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) VALUES "
         self._row = "(" + ", ".join("?" * len(columns)) + ")"
         self._suffix = f" {suffix}" if suffix else ""
-        self._processors = [table.c[name].type.bind_processor(dialect) for name in columns]
+        self._processors = [
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+        ]
 
     def values(self, row: Mapping[str, Any]) -> list[Any]:
         values = (row.get(name) for name in self.columns)
