@@ -13,7 +13,7 @@ Debian's mosquitto-clients), one per device, each reading its pre-signed message
 and `mosquitto_sub -C N` counts the replies: the load costs little CPU, so the numbers measure
 the broker and the bridge, not the publishers. Target: >= 3,000 messages/s acknowledged.
 
-    .venv/bin/python benchmarks/ingest_mqtt.py [--count 20000] [--devices 32] [--database-url URL]
+    .venv/bin/python benchmarks/ingest_mqtt.py [--count 20000] [--devices 100] [--database-url URL]
 """
 
 import argparse
@@ -227,7 +227,7 @@ def rate(run: dict[str, Any]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20000)
-    parser.add_argument("--devices", type=int, default=32, help="publisher processes")
+    parser.add_argument("--devices", type=int, default=100, help="publisher processes")
     parser.add_argument("--database-url", default=None, help="default: SQLite in the home")
     args = parser.parse_args()
     for tool in (MOSQUITTO, PUB, SUB):
