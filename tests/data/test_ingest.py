@@ -3,9 +3,11 @@
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import func, select
 
 from edgeops.data.formats.ei import sign_ei
 from edgeops.data.ingest import (
@@ -18,7 +20,8 @@ from edgeops.data.ingest import (
     prepare,
 )
 from edgeops.governance import audit
-from edgeops.store import staging
+from edgeops.store import crypt, staging
+from edgeops.store.tables import PackedBlob
 from edgeops.workspace import Workspace
 
 KEY = "ingest-test-key"
@@ -137,19 +140,37 @@ def test_a_failed_commit_stores_nothing_and_tells_every_caller(
         assert audit.events(session, action="sample.ingest") == []
 
 
-def test_staged_blobs_read_back_before_and_after_they_move(
-    ws: Workspace, ingestor: Ingestor
-) -> None:
+def test_ingested_blobs_are_packed_and_read_back(ws: Workspace, ingestor: Ingestor) -> None:
     data = _file(30)
     [outcome] = ingestor.ingest(_destination(ws), [Upload("a.json", data)])
     sample = ws.data.get(outcome.sample_id)  # type: ignore[arg-type]
     with ws.session() as session:
         assert staging.read(session, ws.blobs, sample.original_hash) == data
-    while staging.flush(ws._sessions, ws.blobs) > 0:
-        pass
-    assert ws.blobs.get(sample.original_hash) == data
+        packed = set(session.scalars(select(PackedBlob.digest)))
+    assert {sample.original_hash, sample.content_hash} <= packed
+    assert not ws.blobs.exists(sample.original_hash)  # no file per blob
     expected = json.loads(data)["payload"]["values"]
     np.testing.assert_allclose(ws.data.values(sample), np.array(expected, dtype=np.float32))
+
+
+def test_an_encrypted_projects_blobs_are_staged_then_sealed(ws: Workspace) -> None:
+    """Packs hold blobs in clear, so an encrypted project's uploads take the staged path: the
+    mover seals them on their way to the blob store."""
+    from edgeops.governance import encryption
+
+    with ws.session() as session:
+        encryption.enable(ws, session, ws.projects.get("test"))
+    ingestor = Ingestor(ws._sessions, ws.blobs, move_every_s=0.05)
+    try:
+        [outcome] = ingestor.ingest(_destination(ws), [Upload("a.json", _file(31))])
+    finally:
+        ingestor.close()
+    sample = ws.data.get(outcome.sample_id)  # type: ignore[arg-type]
+    with ws.session() as session:
+        assert session.scalar(select(func.count()).select_from(PackedBlob)) == 0
+    stored = Path(ws.blobs.path(sample.original_hash)).read_bytes()
+    assert stored.startswith(crypt.MAGIC)
+    assert ws.data.original(sample) == _file(31)
 
 
 def test_event_loop_callers_get_their_own_outcomes_once_committed(
@@ -211,3 +232,21 @@ def test_committers_on_one_sqlite_file_take_turns(ws: Workspace, ingestor: Inges
     finally:
         other.close()
     assert outcome.ok and ws.data.get(outcome.sample_id) is not None  # type: ignore[arg-type]
+
+
+def test_turning_encryption_on_seals_packed_blobs_and_erases_them_from_the_pack(
+    ws: Workspace, ingestor: Ingestor
+) -> None:
+    from edgeops.governance import encryption
+
+    data = _file(32)
+    [outcome] = ingestor.ingest(_destination(ws), [Upload("a.json", data)])
+    sample = ws.data.get(outcome.sample_id)  # type: ignore[arg-type]
+    with ws.session() as session:
+        result = encryption.enable(ws, session, ws.projects.get("test"))
+    assert result["blobs_sealed"] == 2
+    assert Path(ws.blobs.path(sample.original_hash)).read_bytes().startswith(crypt.MAGIC)
+    folder = staging.pack_folder(ws.blobs)
+    assert folder is not None
+    assert all(data not in pack.read_bytes() for pack in folder.glob("*.pack"))
+    assert ws.data.original(sample) == data

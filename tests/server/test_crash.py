@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from edgeops.data.formats.ei import sign_ei
 from edgeops.governance import audit, keys
-from edgeops.store.tables import StagedBlob
+from edgeops.store.tables import PackedBlob, StagedBlob
 from edgeops.workspace import Workspace
 
 
@@ -120,7 +120,8 @@ def test_sigkill_mid_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
                 assert original == acknowledged[sample_id]
         with ws.session() as session:
             assert audit.verify(session).ok
-            # the restarted server moved every staged blob to the blob store on its way out
+            # every blob of every sample is in a pack, recorded there before its sample's commit
+            packed = set(session.scalars(select(PackedBlob.digest)))
             assert session.scalar(select(func.count()).select_from(StagedBlob)) == 0
         for sample in stored.values():
-            assert ws.blobs.exists(sample.content_hash) and ws.blobs.exists(sample.original_hash)
+            assert {sample.content_hash, sample.original_hash} <= packed

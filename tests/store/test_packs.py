@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ def test_appended_blobs_read_back_from_where_the_writer_says(tmp_path: Path) -> 
     first = writer.append(_blobs(b"alpha", b"beta" * 1000))
     second = writer.append(_blobs(b"gamma"))
     assert first[0][1] == second[0][1]  # one open pack
+    assert [start for _, _, start, _ in first + second] == [0, 5, 4005]
     for digest, name, start, size in first + second:
         assert sha256(packs.read(tmp_path, name, start, size, digest)) == digest
     writer.close()
@@ -36,29 +36,15 @@ def test_a_damaged_or_missing_pack_is_an_error_not_wrong_bytes(tmp_path: Path) -
         packs.read(tmp_path, name, start, size, digest)
 
 
-def test_only_closed_packs_nothing_points_into_are_removed(tmp_path: Path) -> None:
+def test_an_erased_blob_is_zeros_and_its_neighbours_are_untouched(tmp_path: Path) -> None:
     writer = PackWriter(tmp_path)
-    [(_, old, _, _)] = writer.append(_blobs(b"old"))
-    writer.rotate()
-    [(_, kept, _, _)] = writer.append(_blobs(b"kept"))
-    writer.rotate()
-    [(_, live, _, _)] = writer.append(_blobs(b"live"))  # open: its rows may not be committed
-    assert len({old, kept, live}) == 3
-    (tmp_path / ".leftover.new").write_bytes(b"")  # a writer died before naming it
-
-    assert packs.remove_unused(tmp_path, lambda: {kept}) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([kept, live])
+    [before, erased, after] = writer.append(_blobs(b"keep me", b"personal data", b"me too"))
     writer.close()
-    assert packs.remove_unused(tmp_path, lambda: set()) == 2
-    assert os.listdir(tmp_path) == []
-
-
-def test_references_are_asked_only_when_there_is_a_closed_pack(tmp_path: Path) -> None:
-    writer = PackWriter(tmp_path)
-    writer.append(_blobs(b"open"))
-
-    def referenced() -> set[str]:
-        raise AssertionError("asked although every pack is being written")
-
-    assert packs.remove_unused(tmp_path, referenced) == 0
-    writer.close()
+    packs.erase(tmp_path, *erased[1:])
+    content = (tmp_path / erased[1]).read_bytes()
+    assert b"personal" not in content
+    assert content[erased[2] : erased[2] + erased[3]] == bytes(erased[3])
+    for digest, name, start, size in (before, after):
+        assert sha256(packs.read(tmp_path, name, start, size, digest)) == digest
+    with pytest.raises(CorruptBlob):
+        packs.read(tmp_path, *erased[1:], erased[0])

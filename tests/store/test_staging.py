@@ -48,7 +48,7 @@ def test_a_failing_blob_store_keeps_blobs_staged(tmp_path: Path, ws: Workspace) 
         assert staging.read(session, ws.blobs, sha256(b"kept")) == b"kept"
 
 
-def test_packed_blobs_read_back_move_and_their_pack_goes(ws: Workspace) -> None:
+def test_packed_blobs_read_back_and_stay_packed(ws: Workspace) -> None:
     folder = staging.pack_folder(ws.blobs)
     assert folder is not None
     writer = packs.PackWriter(folder)
@@ -56,12 +56,43 @@ def test_packed_blobs_read_back_move_and_their_pack_goes(ws: Workspace) -> None:
     with ws.session() as session:
         staging.stage_packed(session, writer.append(data))
         session.commit()
+    writer.close()
+    assert staging.flush(ws._sessions, ws.blobs) == 0  # nothing to move: packs are for good
     with ws.session() as session:
         assert staging.read(session, ws.blobs, sha256(b"packed two")) == b"packed two"
     assert not ws.blobs.exists(sha256(b"packed two"))
 
-    writer.close()  # a pack being written is never deleted
-    assert staging.flush(ws._sessions, ws.blobs) == 2
-    assert _count(ws) == 0
-    assert ws.blobs.get(sha256(b"packed one")) == b"packed one"
-    assert list(folder.glob("*.pack")) == []
+
+def test_unpacking_moves_a_blob_to_the_store_and_erases_it_from_its_pack(ws: Workspace) -> None:
+    folder = staging.pack_folder(ws.blobs)
+    assert folder is not None
+    writer = packs.PackWriter(folder)
+    secret = b"to be sealed elsewhere"
+    with ws.session() as session:
+        staging.stage_packed(session, writer.append({sha256(secret): secret}))
+        session.commit()
+    writer.close()
+    with ws.session() as session:
+        assert staging.unpack(session, ws.blobs, sha256(secret), ws.blobs)
+        assert not staging.unpack(session, ws.blobs, sha256(secret), ws.blobs)  # done already
+        session.commit()
+        assert staging.read(session, ws.blobs, sha256(secret)) == secret
+    assert ws.blobs.get(sha256(secret)) == secret
+    assert all(secret not in pack.read_bytes() for pack in folder.glob("*.pack"))
+
+
+def test_a_removed_packed_blob_is_gone_from_the_index_and_the_disk(ws: Workspace) -> None:
+    folder = staging.pack_folder(ws.blobs)
+    assert folder is not None
+    writer = packs.PackWriter(folder)
+    personal = b"heart rate of subject 7"
+    with ws.session() as session:
+        staging.stage_packed(session, writer.append({sha256(personal): personal}))
+        session.commit()
+    writer.close()
+    with ws.session() as session:
+        assert staging.remove_packed(session, ws.blobs, sha256(personal))
+        session.commit()
+        with pytest.raises(NotFound):
+            staging.read(session, ws.blobs, sha256(personal))
+    assert all(personal not in pack.read_bytes() for pack in folder.glob("*.pack"))

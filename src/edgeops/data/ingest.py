@@ -1,10 +1,11 @@
 """Continuous ingestion: samples uploaded by devices and tools, made durable in group commits.
 
 Request threads parse uploads. One committer thread takes every request waiting at that moment
-as a group: it appends the group's blobs to a pack file and syncs it (or, for object stores,
-stages them in the database), inserts the rows, commits, and only then answers each request:
-two syncs per group make a whole group durable. A mover thread takes staged blobs to the blob
-store in bulk, off the hot path (see `store.staging`, `store.packs`).
+as a group: it appends the group's blobs to a pack file and syncs it, inserts the rows, commits,
+and only then answers each request: two syncs per group make a whole group durable, and no file
+is created per sample (see `store.packs`). Where packs can't be used (object stores, projects
+that encrypt their data) the blobs are staged in the database with the rows instead, and a mover
+thread takes them to the blob store in bulk, off the hot path (see `store.staging`).
 """
 
 import asyncio
@@ -141,8 +142,8 @@ def prepare(destination: Destination, uploads: list[Upload]) -> _Job:
 class Ingestor:
     """Turns uploads into committed samples; `ingest` returns only once they are durable.
 
-    Blobs are made durable in a pack (or the database) with their rows, and a mover thread
-    takes them to the blob store every `move_every_s` seconds, so the hot path creates no
+    Blobs are made durable in a pack, or staged in the database with their rows for a mover
+    thread to take to the blob store every `move_every_s` seconds: the hot path creates no
     files."""
 
     def __init__(
@@ -172,7 +173,7 @@ class Ingestor:
         self._jobs.put(None)
         self._thread.join(timeout=30)
         if self._packs is not None:
-            self._packs.close()  # the mover's last round can delete it
+            self._packs.close()
         self._stopping.set()
         self._mover.join(timeout=60)
         self._turns.close()
@@ -186,8 +187,6 @@ class Ingestor:
                 # transactions, so the blobs that came in meanwhile wait for the next round.
                 while staging.flush(self.sessions, self.blobs, MOVE_BATCH) >= MOVE_BATCH:
                     pass
-                if self._packs is not None:
-                    self._packs.rotate()  # so that the next round can delete the pack
             except Exception:  # the blob store is unreachable: the blobs wait, staged and safe
                 logger.exception("moving staged blobs failed; retrying in %s s", self.move_every_s)
             if stopping:
@@ -257,15 +256,17 @@ class Ingestor:
         return group, False
 
     def _commit(self, group: list[_Job]) -> None:
-        blobs = {d: b for job in group for d, b in job.blobs.items()}
+        packed: dict[str, bytes] = {}
+        staged: dict[str, bytes] = {}
+        for job in group:
+            to_pack = self._packs is not None and not self._seals(job.destination.project_id)
+            (packed if to_pack else staged).update(job.blobs)
         try:
-            places = self._packs.append(blobs) if self._packs is not None else None
+            places = self._packs.append(packed) if self._packs is not None and packed else []
             with self._turns.turn(), self.sessions() as session:
                 results = _insert_group(session, group)
-                if places is not None:
-                    staging.stage_packed(session, places)
-                else:
-                    staging.stage(session, blobs)
+                staging.stage_packed(session, places)
+                staging.stage(session, staged)
                 session.commit()
         except Exception as exc:  # nothing of the group is acknowledged
             _settle(group, exc)
@@ -277,6 +278,12 @@ class Ingestor:
                 else:
                     job.outcomes[index].error = stored
         _settle(group, None)
+
+    def _seals(self, project_id: int) -> bool:
+        """Whether the project's blobs must be sealed (they are staged, and sealed as they
+        move to the blob store, rather than packed in clear)."""
+        keyring = getattr(self.blobs, "keyring", None)
+        return keyring is not None and keyring.active() and keyring.encrypts(project_id)
 
 
 class _CommitTurns:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from edgeops.errors import Conflict, InvalidInput
 from edgeops.governance import audit
+from edgeops.store import staging
 from edgeops.store.blobs import BlobStore
 from edgeops.store.crypt import SealedBlobStore
 from edgeops.store.tables import DataKey, Project, Sample
@@ -134,6 +135,9 @@ class DatabaseKeyRing:
     def active(self) -> bool:
         return bool(self.encrypted_projects())
 
+    def encrypts(self, project_id: int) -> bool:
+        return project_id in self.encrypted_projects()
+
     def encrypted_projects(self) -> frozenset[int]:
         """Projects with encryption on (remembered for two seconds: asked on every put)."""
         checked, projects = self._enabled
@@ -227,8 +231,12 @@ def enable(ws: "Workspace", session: Session, project: Project) -> dict[str, Any
     for sample in rows:
         key_id, key = ring.data_key(session, project.id, sample.subject_id)
         for digest in (sample.content_hash, sample.original_hash):
-            if isinstance(ws.blobs, SealedBlobStore) and ws.blobs.exists(digest):
+            if not isinstance(ws.blobs, SealedBlobStore):
+                continue
+            if ws.blobs.exists(digest):
                 sealed += ws.blobs.reseal(digest, key_id, key)
+            else:  # in a pack (ingested): it leaves it, sealed
+                sealed += staging.unpack(session, ws.blobs, digest, ws.blobs.sealing(key_id, key))
     ws.blobs.sync()
     audit.record(session, ws.actor, ENABLE, f"project:{project.name}", project.id,
                  {"blobs_sealed": sealed})  # fmt: skip

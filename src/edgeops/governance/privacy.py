@@ -36,6 +36,7 @@ from edgeops.data.versions import REDACT
 from edgeops.errors import NotFound
 from edgeops.governance import audit
 from edgeops.governance.encryption import forget_keys, shred
+from edgeops.store import staging
 from edgeops.store.tables import (
     DatasetVersion,
     ModelVersion,
@@ -101,7 +102,8 @@ def _remove_blob(session: Session, blobs: "BlobStore", digest: str) -> bool:
     if found:
         blobs.fs.rm(path)
     staged = session.execute(delete(StagedBlob).where(StagedBlob.digest == digest))
-    return found or bool(getattr(staged, "rowcount", 0))
+    packed = staging.remove_packed(session, blobs, digest)
+    return found or packed or bool(getattr(staged, "rowcount", 0))
 
 
 def _feature_cache(

@@ -32,6 +32,9 @@ class KeyRing(Protocol):
     def active(self) -> bool:
         """Whether any project is encrypted (if not, nothing is sealed and puts ask no more)."""
 
+    def encrypts(self, project_id: int) -> bool:
+        """Whether the project's blobs must be sealed."""
+
     def key_for(self, digest: str) -> tuple[int, bytes] | None:
         """The key a blob at `digest` must be sealed with, or None to store it in clear (no
         encrypted project's sample owns it)."""

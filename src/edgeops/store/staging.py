@@ -1,8 +1,12 @@
-"""Staged blobs: blobs committed with the rows that use them, then moved to the blob store in
-bulk. Their bytes are in the staging row (`stage`) or in a pack file (`stage_packed`, for local
-blob stores; see `store.packs`). Readers look in the blob store first and here second."""
+"""Blobs the ingestion server committed outside the blob store's one-file-per-blob layout:
 
-from collections import defaultdict
+- packed (local blob stores): in pack files beside the blob store, for good (`store.packs`);
+- staged (object stores, and projects that encrypt their data): in a database table with their
+  rows, moved to the blob store in bulk by `flush`.
+
+`read` is how sample blobs are read: the blob store first, then the packs, then staging.
+"""
+
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -15,13 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from edgeops.errors import CorruptBlob, NotFound
 from edgeops.store import packs, rawsql
 from edgeops.store.blobs import BlobStore, sha256
-from edgeops.store.tables import StagedBlob, utcnow
+from edgeops.store.tables import PackedBlob, StagedBlob, utcnow
 
 
 def pack_folder(blobs: BlobStore) -> Path | None:
     """Where packs go: beside the blobs, when they are on a local (or mounted) file system, so
-    every process and host that reads the blobs reads the packs too. None for object stores,
-    whose staged blobs stay in the database."""
+    every process and host that reads the blobs reads the packs too. None for object stores."""
     return Path(blobs.root) / "packs" if blobs.is_local else None
 
 
@@ -30,125 +33,109 @@ def stage(session: Session, blobs: dict[str, bytes]) -> None:
     if not blobs:
         return
     staged_at = utcnow()
-    _insert(session, [{"digest": d, "data": b, "staged_at": staged_at} for d, b in blobs.items()])
-
-
-def stage_packed(session: Session, places: list[tuple[str, str, int, int]]) -> None:
-    """Add blobs already durable in packs, as (digest, pack, start, size) from
-    `PackWriter.append`, to the session's transaction."""
-    if not places:
-        return
-    staged_at = utcnow()
     _insert(
         session,
-        [
-            {"digest": d, "pack": p, "start": start, "size": size, "staged_at": staged_at}
-            for d, p, start, size in places
-        ],
+        StagedBlob,
+        [{"digest": d, "data": b, "staged_at": staged_at} for d, b in blobs.items()],
     )
 
 
-def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+def stage_packed(session: Session, places: list[tuple[str, str, int, int]]) -> None:
+    """Record where blobs already durable in packs are, as (digest, pack, start, size) from
+    `PackWriter.append`; a blob packed before keeps its first place."""
+    if not places:
+        return
+    packed_at = utcnow()
+    rows = [
+        {"digest": d, "pack": p, "start": start, "size": size, "packed_at": packed_at}
+        for d, p, start, size in places
+    ]
+    _insert(session, PackedBlob, rows)
+
+
+def _insert(
+    session: Session, table: type[StagedBlob | PackedBlob], rows: list[dict[str, Any]]
+) -> None:
     # One statement, executed many times by the driver: no lookup first, no ORM objects.
     connection = session.connection()
     raw = rawsql.cursor(connection)
     if raw is not None:
-        _raw_stage(connection.dialect).many(raw, rows)
+        _raw_insert(connection.dialect, table.__tablename__).many(raw, rows)
     else:
-        connection.execute(_stage_statement(connection.dialect.name), rows)
+        connection.execute(_insert_statement(connection.dialect.name, table.__tablename__), rows)
 
 
 @cache
-def _raw_stage(dialect: Dialect) -> rawsql.Insert:
-    table = StagedBlob.metadata.tables[StagedBlob.__tablename__]
+def _raw_insert(dialect: Dialect, name: str) -> rawsql.Insert:
+    table = StagedBlob.metadata.tables[name]
     return rawsql.Insert(table, [c.name for c in table.columns], dialect, "ON CONFLICT DO NOTHING")
 
 
 @cache
-def _stage_statement(dialect_name: str) -> Any:
-    """Built once per dialect (the ingestion committer stages blobs for every group)."""
+def _insert_statement(dialect_name: str, name: str) -> Any:
+    """Built once per dialect (the ingestion committer runs it for every group)."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(
-        StagedBlob.metadata.tables[StagedBlob.__tablename__]
-    ).on_conflict_do_nothing()
+    return dialect.insert(StagedBlob.metadata.tables[name]).on_conflict_do_nothing()
 
 
 def read(session: Session, blobs: BlobStore, digest: str) -> bytes:
-    """A blob from the blob store, or from staging if it has not moved yet (or is being moved:
-    the mover writes blob files in place)."""
+    """A sample blob, from wherever it is."""
     try:
         return blobs.get(digest)
-    except (NotFound, CorruptBlob):
-        row = session.execute(
-            select(StagedBlob.data, StagedBlob.pack, StagedBlob.start, StagedBlob.size).where(
-                StagedBlob.digest == digest
-            )
-        ).first()
-        if row is None:
+    except (NotFound, CorruptBlob):  # CorruptBlob: a staged blob being moved (written in place)
+        packed = session.get(PackedBlob, digest)
+        folder = pack_folder(blobs)
+        if packed is not None and folder is not None:
+            return packs.read(folder, packed.pack, packed.start, packed.size, digest)
+        data = session.scalar(select(StagedBlob.data).where(StagedBlob.digest == digest))
+        if data is None:
             raise
-        data = _bytes(pack_folder(blobs), digest, *row)
         if sha256(data) != digest:
             raise CorruptBlob(f"staged blob {digest[:12]} does not match its SHA-256") from None
         return data
 
 
-def _bytes(
-    folder: Path | None, digest: str, data: bytes | None, pack: str | None, start: Any, size: Any
-) -> bytes:
-    if data is not None:
-        return data
-    if folder is None or pack is None:
-        raise NotFound(f"staged blob {digest[:12]} is in a pack this blob store cannot reach")
-    return packs.read(folder, pack, int(start), int(size), digest)
+def unpack(session: Session, blobs: BlobStore, digest: str, into: BlobStore) -> bool:
+    """Move a packed blob into `into` (e.g. a sealing view of the blob store) and erase it from
+    its pack; the caller syncs `into` and commits. False if it is not packed."""
+    packed = session.get(PackedBlob, digest)
+    folder = pack_folder(blobs)
+    if packed is None or folder is None:
+        return False
+    into.put(packs.read(folder, packed.pack, packed.start, packed.size, digest))
+    into.sync()
+    packs.erase(folder, packed.pack, packed.start, packed.size)
+    session.delete(packed)
+    session.flush()
+    return True
+
+
+def remove_packed(session: Session, blobs: BlobStore, digest: str) -> bool:
+    """Erase a packed blob's bytes and its place (in `session`; the caller commits)."""
+    packed = session.get(PackedBlob, digest)
+    folder = pack_folder(blobs)
+    if packed is None:
+        return False
+    if folder is not None:
+        packs.erase(folder, packed.pack, packed.start, packed.size)
+    session.delete(packed)
+    session.flush()
+    return True
 
 
 def flush(sessions: sessionmaker[Session], blobs: BlobStore, limit: int = 2000) -> int:
     """Move up to `limit` staged blobs to the blob store: write them, make them durable with one
-    sync, delete their rows, then the packs nothing points into any more. A crash in between
-    leaves rows that the next flush moves again (writing a blob that exists is a no-op).
-    Returns how many moved."""
-    columns = (StagedBlob.digest, StagedBlob.data, StagedBlob.pack, StagedBlob.start)
+    sync, then delete their rows. A crash in between leaves rows that the next flush moves again
+    (writing a blob that exists is a no-op). Returns how many moved."""
     with sessions() as session:
-        staged = session.execute(select(*columns, StagedBlob.size).limit(limit)).all()
-    folder = pack_folder(blobs)
-    moved = []
-    by_pack: dict[str, list[Any]] = defaultdict(list)
-    for row in staged:
-        if row.data is not None:
-            blobs.put(row.data)  # a no-op for a blob already there
-            moved.append(row.digest)
-        else:
-            by_pack[row.pack].append(row)
-    for pack, rows in by_pack.items():
-        moved += _move_pack(folder, pack, rows, blobs)
-    if moved:
-        blobs.sync()
-        with sessions() as session:
-            session.execute(delete(StagedBlob).where(StagedBlob.digest.in_(moved)))
-            session.commit()
-    if folder is not None:
-        packs.remove_unused(folder, lambda: _packs_in_use(sessions))
-    return len(moved)
-
-
-def _move_pack(folder: Path | None, pack: str, rows: list[Any], blobs: BlobStore) -> list[str]:
-    """Put a pack's staged blobs in the blob store, reading the pack once; a pack already gone
-    (another process moved its blobs and deleted it) moves nothing."""
-    if folder is None:
-        return []
-    try:
-        content = packs.read_all(folder, pack)
-    except NotFound:
-        return []
-    for row in rows:
-        data = content[row.start : row.start + row.size]
-        if sha256(data) != row.digest:
-            raise CorruptBlob(f"blob {row.digest[:12]} in pack {pack} does not match its SHA-256")
-        blobs.put(data)
-    return [row.digest for row in rows]
-
-
-def _packs_in_use(sessions: sessionmaker[Session]) -> set[str]:
+        staged = session.execute(select(StagedBlob.digest, StagedBlob.data).limit(limit)).all()
+    if not staged:
+        return 0
+    for _digest, data in staged:
+        blobs.put(data)  # a no-op for a blob already there
+    blobs.sync()
     with sessions() as session:
-        query = select(StagedBlob.pack).where(StagedBlob.pack.is_not(None)).distinct()
-        return {name for name in session.scalars(query) if name is not None}
+        digests = [digest for digest, _ in staged]
+        session.execute(delete(StagedBlob).where(StagedBlob.digest.in_(digests)))
+        session.commit()
+    return len(staged)

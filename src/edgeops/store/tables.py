@@ -165,19 +165,28 @@ class ApiKey(Base):
 
 class StagedBlob(Base):
     """A blob taken in by the ingestion server and committed with its sample row, waiting to
-    be moved to the blob store: writing each blob as a file first would cost file creations
-    and fsyncs per sample. Its bytes are in `data`, or (local blob stores) at `start` in the
-    pack file `pack` (`store.packs`), made durable before the row was committed.
-    `store.staging.flush` moves them out in bulk, with one sync."""
+    be moved to the blob store. One database commit makes a whole group of uploads durable,
+    where writing each blob as a file first would cost file creations and fsyncs per sample;
+    `store.staging.flush` moves them out in bulk, with one sync. (On a local blob store most
+    ingested blobs go to packs instead: `PackedBlob`.)"""
 
     __tablename__ = "staged_blobs"
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    data: Mapped[bytes | None] = mapped_column(LargeBinary)
-    pack: Mapped[str | None] = mapped_column(String(64))
-    start: Mapped[int | None] = mapped_column(BigInteger)
-    size: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
     staged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PackedBlob(Base):
+    """Where an ingested blob sits in a pack file beside the blob store (`store.packs`)."""
+
+    __tablename__ = "packed_blobs"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pack: Mapped[str] = mapped_column(String(64))
+    start: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger)
+    packed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ModelVersion(Base):

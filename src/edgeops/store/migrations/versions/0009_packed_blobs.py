@@ -1,4 +1,4 @@
-"""packed blobs: a staged blob's bytes may sit in a pack file instead of the row
+"""packed blobs: ingested blobs kept many to a pack file, and where each one is
 
 Revision ID: 0009
 Revises: 0008
@@ -14,16 +14,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("staged_blobs") as batch:
-        batch.alter_column("data", existing_type=sa.LargeBinary(), nullable=True)
-        batch.add_column(sa.Column("pack", sa.String(length=64), nullable=True))
-        batch.add_column(sa.Column("start", sa.BigInteger(), nullable=True))
-        batch.add_column(sa.Column("size", sa.BigInteger(), nullable=True))
+    op.create_table(
+        "packed_blobs",
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("pack", sa.String(length=64), nullable=False),
+        sa.Column("start", sa.BigInteger(), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("packed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("digest"),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("staged_blobs") as batch:
-        batch.drop_column("size")
-        batch.drop_column("start")
-        batch.drop_column("pack")
-        batch.alter_column("data", existing_type=sa.LargeBinary(), nullable=False)
+    op.drop_table("packed_blobs")
