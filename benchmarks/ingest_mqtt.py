@@ -73,16 +73,22 @@ def thread_cpu_ms() -> dict[str, float]:
 
 
 def helper_processes_cpu_ms() -> float:
-    """CPU time so far of this process's Python children (the bridge's parser process)."""
-    total = 0.0
+    """CPU time so far of this process's multiprocessing descendants (the bridge's parser
+    process, forked by a fork server)."""
+    parents, commands = {}, {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            stat = (entry / "stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == os.getpid() and b"spawn_main" in (entry / "cmdline").read_bytes():
-                total += cpu_ms(entry.name)
+        if entry.name.isdigit():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                parents[entry.name] = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                commands[entry.name] = (entry / "cmdline").read_bytes()
+    total, me = 0.0, str(os.getpid())
+    for pid, command in commands.items():
+        ancestor = parents.get(pid)
+        while ancestor not in (None, "0", "1", me):
+            ancestor = parents.get(ancestor)
+        if ancestor == me and b"multiprocessing" in command:
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                total += cpu_ms(pid)
     return total
 
 
