@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -494,14 +495,15 @@ def test_committed_but_unacknowledged_message_is_delivered_again_and_stored_once
 class FailingIngestor:
     """The real Ingestor behind a database that is down for the first `failures` commits."""
 
-    def __init__(self, ingestor: Ingestor, failures: int) -> None:
+    def __init__(self, ingestor: Ingestor, failures: int, error: Exception | None = None) -> None:
         self.ingestor, self.failures = ingestor, failures
+        self.error = error or StorageUnavailable("database is down")
 
     def submit(self, *args: Any) -> Future[list[Outcome]]:
         if self.failures > 0:
             self.failures -= 1
             failed: Future[list[Outcome]] = Future()
-            failed.set_exception(StorageUnavailable("database is down"))
+            failed.set_exception(self.error)
             return failed
         return self.ingestor.submit(*args)
 
@@ -509,15 +511,26 @@ class FailingIngestor:
         if self.failures > 0:
             self.failures -= 1
             failed: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
-            failed.set_exception(StorageUnavailable("database is down"))
+            failed.set_exception(self.error)
             return failed
         return self.ingestor.submit_async(job)
 
 
+@pytest.mark.parametrize(
+    "error",
+    [StorageUnavailable("database is down"), sqlite3.OperationalError("database is locked")],
+    ids=["ours", "driver's"],
+)
 def test_failed_commit_is_retried_and_answered_once(
-    ws: Workspace, ingestor: Ingestor, broker: str, key: str, replies: Replies, publish: Any
+    ws: Workspace,
+    ingestor: Ingestor,
+    broker: str,
+    key: str,
+    replies: Replies,
+    publish: Any,
+    error: Exception,
 ) -> None:
-    failing = FailingIngestor(ingestor, failures=3)
+    failing = FailingIngestor(ingestor, failures=3, error=error)
     with running(MqttBridge(ws, failing, broker)):  # type: ignore[arg-type]
         publish(data_topic("p", "dev-1"), sign_ei(_payload(13), key))
         [reply] = replies.wait_for(1)

@@ -48,6 +48,7 @@ import json
 import logging
 import queue
 import re
+import sqlite3
 import threading
 import time
 from concurrent.futures import Future
@@ -55,6 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import psycopg
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -81,7 +83,9 @@ PROJECT_CACHE_S = 5.0
 MAX_DEVICE_ID = 64
 
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_STORAGE_ERRORS = (StorageUnavailable, DBAPIError, OSError)
+# What a commit raises while the database or disk is unusable: the message is retried. The
+# drivers' own errors too, for statements run on the raw connection.
+_STORAGE_ERRORS = (StorageUnavailable, DBAPIError, sqlite3.Error, psycopg.Error, OSError)
 
 
 def data_topic(project: str, device: str, label: str | None = None) -> str:
