@@ -51,6 +51,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -209,6 +210,7 @@ class MqttBridge:
             threading.Thread(target=self._loop.run_forever, name="edgeops-mqtt-loop", daemon=True),
         ]
         self._parser: Parser | None = None
+        self._outbox: list[tuple[_Batch, list[dict[str, Any]]]] = []  # the loop's, to send
         self._client = Connection(
             Settings(
                 host=self.broker.host, port=self.broker.port, client_id=self.broker.client_id,
@@ -343,13 +345,29 @@ class MqttBridge:
                 self._settled(batch, result, [])
                 continue
             waiter = self.ingestor.submit_async(result)
-            waiter.add_done_callback(functools.partial(self._committed, batch))
+            waiter.add_done_callback(functools.partial(self._committed_on_loop, batch))
+
+    def _committed_on_loop(self, batch: _Batch, waiter: "asyncio.Future[list[Outcome]]") -> None:
+        """The committer wakes the loop once per group: the group's answers go out together,
+        in one write, once every job of it has had its turn here."""
+        if (error := waiter.exception()) is not None:
+            self._settled(batch, error, [])
+            return
+        if not self._outbox:
+            self._loop.call_soon(self._send_outbox)
+        self._outbox.append((batch, _replies(waiter.result())))
+
+    def _send_outbox(self) -> None:
+        answered, self._outbox = self._outbox, []
+        self._client.answer(
+            (reply for batch, replies in answered for reply in _reply_messages(batch, replies)),
+            (message for batch, _ in answered for message in batch.messages),
+        )
+        self._finished(len(answered))
 
     # The committer thread, once the batch's group is committed (or failed).
 
-    def _committed(
-        self, batch: _Batch, future: "Future[list[Outcome]] | asyncio.Future[list[Outcome]]"
-    ) -> None:
+    def _committed(self, batch: _Batch, future: "Future[list[Outcome]]") -> None:
         error = future.exception()
         self._settled(batch, error, future.result() if error is None else [])
 
@@ -359,24 +377,11 @@ class MqttBridge:
         elif error is not None:
             self._failed(batch, error)
         else:
-            self._answer(batch, [
-                {"ok": True, "sample_id": outcome.sample_id}
-                if outcome.error is None
-                else _refusal(outcome.error)
-                for outcome in outcomes
-            ])  # fmt: skip
+            self._answer(batch, _replies(outcomes))
 
     def _answer(self, batch: _Batch, replies: list[dict[str, Any]]) -> None:
         """Reply to each message on the sender's ack topic, then acknowledge them all."""
-        answer = telemetry_ack_topic if batch.telemetry else ack_topic
-        topic = answer(batch.project, batch.device)
-        self._client.answer(
-            (
-                Reply(topic, json.dumps(reply).encode(), message.correlation)
-                for message, reply in zip(batch.messages, replies, strict=True)
-            ),
-            batch.messages,
-        )
+        self._client.answer(_reply_messages(batch, replies), batch.messages)
         self._finished()
 
     def _failed(self, batch: _Batch, error: BaseException) -> None:
@@ -387,9 +392,9 @@ class MqttBridge:
         refusal = _refusal(f"internal error: {type(error).__name__}: {error}")
         self._answer(batch, [refusal] * len(batch.messages))
 
-    def _finished(self) -> None:
+    def _finished(self, batches: int = 1) -> None:
         with self._busy:
-            self._unfinished -= 1
+            self._unfinished -= batches
             self._busy.notify_all()
 
     # Retries: while the database or blob store fails, nothing is acknowledged.
@@ -453,6 +458,23 @@ class MqttBridge:
 def _filename(payload: bytes) -> str:
     """`parse_file` tells JSON from CBOR by the bytes; the name only records which it was."""
     return "mqtt.cbor" if payload[:1] and 0xA0 <= payload[0] <= 0xBF else "mqtt.json"
+
+
+def _replies(outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    return [
+        {"ok": True, "sample_id": outcome.sample_id}
+        if outcome.error is None
+        else _refusal(outcome.error)
+        for outcome in outcomes
+    ]
+
+
+def _reply_messages(batch: _Batch, replies: list[dict[str, Any]]) -> Iterator[Reply]:
+    """The replies to `batch`'s messages, on the sender's ack topic."""
+    answer = telemetry_ack_topic if batch.telemetry else ack_topic
+    topic = answer(batch.project, batch.device)
+    for message, reply in zip(batch.messages, replies, strict=True):
+        yield Reply(topic, json.dumps(reply).encode(), message.correlation)
 
 
 def _refusal(error: str) -> dict[str, Any]:
