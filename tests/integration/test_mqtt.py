@@ -495,8 +495,14 @@ def test_committed_but_unacknowledged_message_is_delivered_again_and_stored_once
 class FailingIngestor:
     """The real Ingestor behind a database that is down for the first `failures` commits."""
 
-    def __init__(self, ingestor: Ingestor, failures: int, error: Exception | None = None) -> None:
-        self.ingestor, self.failures = ingestor, failures
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        failures: int,
+        error: Exception | None = None,
+        at_once: bool = False,
+    ) -> None:
+        self.ingestor, self.failures, self.at_once = ingestor, failures, at_once
         self.error = error or StorageUnavailable("database is down")
 
     def submit(self, *args: Any) -> Future[list[Outcome]]:
@@ -510,6 +516,8 @@ class FailingIngestor:
     def submit_async(self, job: Any) -> asyncio.Future[list[Outcome]]:
         if self.failures > 0:
             self.failures -= 1
+            if self.at_once:  # the queue itself refused it
+                raise self.error
             failed: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
             failed.set_exception(self.error)
             return failed
@@ -517,9 +525,13 @@ class FailingIngestor:
 
 
 @pytest.mark.parametrize(
-    "error",
-    [StorageUnavailable("database is down"), sqlite3.OperationalError("database is locked")],
-    ids=["ours", "driver's"],
+    ("error", "at_once"),
+    [
+        (StorageUnavailable("database is down"), False),
+        (sqlite3.OperationalError("database is locked"), False),
+        (StorageUnavailable("database is down"), True),
+    ],
+    ids=["ours", "driver's", "raised at once"],
 )
 def test_failed_commit_is_retried_and_answered_once(
     ws: Workspace,
@@ -529,8 +541,9 @@ def test_failed_commit_is_retried_and_answered_once(
     replies: Replies,
     publish: Any,
     error: Exception,
+    at_once: bool,
 ) -> None:
-    failing = FailingIngestor(ingestor, failures=3, error=error)
+    failing = FailingIngestor(ingestor, failures=3, error=error, at_once=at_once)
     with running(MqttBridge(ws, failing, broker)):  # type: ignore[arg-type]
         publish(data_topic("p", "dev-1"), sign_ei(_payload(13), key))
         [reply] = replies.wait_for(1)

@@ -344,7 +344,11 @@ class MqttBridge:
             if isinstance(result, BaseException):
                 self._settled(batch, result, [])
                 continue
-            waiter = self.ingestor.submit_async(result)
+            try:
+                waiter = self.ingestor.submit_async(result)
+            except Exception as exc:  # as a failed commit would be: retried or refused
+                self._settled(batch, exc, [])
+                continue
             waiter.add_done_callback(functools.partial(self._committed_on_loop, batch))
 
     def _committed_on_loop(self, batch: _Batch, waiter: "asyncio.Future[list[Outcome]]") -> None:
