@@ -28,8 +28,8 @@ while parsing is that message's error (as over HTTP) and is answered `ok: false`
 Throughput: the connection's reader thread (`mqtt_client`) takes everything the socket holds at
 once and groups it by sender (project, device); a child process (`mqtt_parser`) parses each
 sender's messages into one job, on the second core; an event loop hands the jobs to the
-Ingestor (`submit_async`), which stores what is waiting in one group commit, and then publishes
-each job's replies and PUBACKs in one write. No thread waits per message. Should the parser
+Ingestor (`submit_async`), which stores what is waiting in one group commit; the loop then
+publishes the group's replies and PUBACKs in one write. No thread waits per message. Should the parser
 process die, the bridge parses in its own process from then on. The broker never has more than
 `RECEIVE_MAXIMUM` unacknowledged messages in flight to the bridge (backpressure). Telemetry is
 stored on a thread of its own, commit retries on another.
