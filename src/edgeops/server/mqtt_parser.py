@@ -9,7 +9,6 @@ same way, each exactly what `data.ingest.prepare` made, ready for `Ingestor.subm
 
 import contextlib
 import copyreg
-import logging
 import multiprocessing
 import pickle
 import threading
@@ -21,15 +20,14 @@ from typing import Any
 
 from edgeops.data.ingest import Destination, Upload, prepare
 
-log = logging.getLogger(__name__)
-
 Work = list[tuple[Destination, list[Upload]]]
 JOIN_TIMEOUT_S = 5.0
 
 
 class Parser:
-    """The child process and the order of what is in it. `results` gets, for each `send`, the
-    jobs (or the exception that stopped a batch), in order, on the caller's event loop."""
+    """The child process and the order of what is in it: `receive` gives back, for each `send`
+    in turn, its tag and its jobs (or the exception that stopped a batch). Its `fileno` is for
+    an event loop to watch for results."""
 
     def __init__(self) -> None:
         # Not a fork of this threaded server: a fork of a small server process that has this
