@@ -175,10 +175,11 @@ class Broker:
         finally:
             self.peer.settimeout(TIMEOUT)
 
-    def again(self) -> None:
-        """Drop the connection and take the client's next one."""
+    def again(self, drop: bool = True) -> None:
+        """Take the client's next connection (dropping this one first, with `drop`)."""
         assert self.peer is not None
-        self.peer.close()
+        if drop:
+            self.peer.close()
         self.peer = None
         self._accepting = threading.Thread(target=self.accept, daemon=True)
         self._accepting.start()
@@ -212,15 +213,18 @@ def broker() -> Iterator[Broker]:
     scripted.close()
 
 
+def _settings(port: int, keepalive_s: int = 30) -> Settings:
+    return Settings(
+        host="127.0.0.1", port=port, client_id="bridge", username="u", password="pw",
+        tls=False, subscriptions=("edgeops/+/+/data",), receive_maximum=100,
+        session_expiry_s=60, keepalive_s=keepalive_s,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def client(broker: Broker) -> Iterator[tuple[Connection, Inbox]]:
     inbox = Inbox()
-    settings = Settings(
-        host="127.0.0.1", port=broker.port, client_id="bridge", username="u", password="pw",
-        tls=False, subscriptions=("edgeops/+/+/data",), receive_maximum=100,
-        session_expiry_s=60,
-    )  # fmt: skip
-    connection = Connection(settings, inbox)
+    connection = Connection(_settings(broker.port), inbox)
     connection.start()
     yield connection, inbox
     connection.close()
@@ -283,3 +287,17 @@ def test_after_a_lost_connection_unacknowledged_replies_go_again_and_old_pubacks
     _, again = inbox.wait_for(2)
     connection.answer([], [again])
     assert broker.read() == (0x40, struct.pack("!H", 7))
+
+
+def test_a_broker_that_stops_answering_pings_is_left_for_a_new_connection(broker: Broker) -> None:
+    connection = Connection(_settings(broker.port, keepalive_s=1), Inbox())
+    connection.start()
+    try:
+        silent = broker.connected()
+        assert broker.read() == (0xC0, b"")  # PINGREQ once idle for half the keep-alive
+        broker.again(drop=False)  # and never a PINGRESP
+        broker.connected()
+        assert len(broker.connects) == 2
+    finally:
+        connection.close()
+        silent.close()

@@ -69,7 +69,7 @@ class Settings:
 
 @dataclass
 class Message:
-    """One PUBLISH from the broker; `acknowledge` it once it is handled (QoS 1)."""
+    """One PUBLISH from the broker; pass it to `Connection.answer` once it is handled."""
 
     topic: str
     payload: bytes
@@ -255,7 +255,7 @@ class Connection:
         """Read until the connection fails or closes."""
         sock, buffer = self._sock, self._pending
         assert sock is not None
-        connection = self._connection
+        connection, last_read = self._connection, time.monotonic()
         while not self._closing.is_set():
             messages: list[Message] = []
             acknowledged: list[int] = []
@@ -283,10 +283,14 @@ class Connection:
             try:
                 data = sock.recv(READ_BYTES)
             except TimeoutError:
+                # Idle, we ping every half keepalive: silence this long means a dead link.
+                if time.monotonic() - last_read > self.settings.keepalive_s * 1.5:
+                    raise ProtocolError("the broker stopped answering") from None
                 continue
             if not data:
                 raise ProtocolError("the broker closed the connection")
             buffer += data
+            last_read = time.monotonic()
 
     def _acknowledged(self, packet_ids: list[int]) -> None:
         """The broker has our replies `packet_ids`: send as many waiting ones, in one write."""
