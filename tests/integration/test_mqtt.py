@@ -3,11 +3,15 @@ once committed, with a reply to the device on its ack topic."""
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +25,10 @@ import cbor2
 import numpy as np
 import paho.mqtt.client as paho
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -63,16 +71,24 @@ def _accepts(port: int) -> bool:
 class Mosquitto:
     """A throwaway mosquitto on a free loopback port, which a test may stop and start again."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tls: tuple[Path, Path] | None = None) -> None:
         self.port = _free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.config, self.log = folder / "mosquitto.conf", folder / "mosquitto.log"
         # max_queued_messages: the default 1000 would drop messages queued for a bridge that
         # is down.
-        self.config.write_text(
+        config = (
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
             "log_dest stderr\nmax_queued_messages 100000\n"
         )
+        if tls is not None:  # a second listener, with TLS: its certificate is its own CA
+            self.tls_url = f"mqtts://127.0.0.1:{(tls_port := _free_port())}"
+            certificate, key = tls
+            config += (
+                f"listener {tls_port} 127.0.0.1\n"
+                f"cafile {certificate}\ncertfile {certificate}\nkeyfile {key}\n"
+            )
+        self.config.write_text(config)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -612,3 +628,65 @@ def test_messages_are_still_stored_when_the_parser_process_dies(
     assert [reply.body["ok"] for reply in got] == [True, True], got
     assert sorted(s.id for s in _samples(ws)) == sorted(r.body["sample_id"] for r in got)
     assert "parsing in the server process now" in caplog.text
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own certificate authority, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    certificate_path, key_path = folder / "broker.pem", folder / "broker.key"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))  # fmt: skip
+    return certificate_path, key_path
+
+
+def test_bridge_over_tls_checks_the_broker_certificate(
+    ws: Workspace,
+    ingestor: Ingestor,
+    key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not MOSQUITTO.exists():
+        pytest.skip(f"{MOSQUITTO} not found (apt-get install mosquitto)")
+    # Started as root, mosquitto reads the certificate as its own user: not from tmp_path.
+    readable = Path(tempfile.mkdtemp(prefix="edgeops-mqtt-tls-"))
+    readable.chmod(0o755)
+    certificate = _self_signed(readable)
+    for path in certificate:
+        path.chmod(0o644)  # a throwaway key, for this test's broker only
+    server = Mosquitto(tmp_path, tls=certificate)
+    server.start()
+    try:
+        with pytest.raises(StorageUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+            MqttBridge(ws, ingestor, server.tls_url).start()  # not trusted yet
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))  # trusted from now on
+        collector = Replies(server.url)
+        sender = _client(server.url)
+        try:
+            with running(MqttBridge(ws, ingestor, server.tls_url)):
+                info = sender.publish(data_topic("p", "dev-1"), sign_ei(_payload(17), key), qos=1)
+                info.wait_for_publish(5)
+                [reply] = collector.wait_for(1)
+        finally:
+            sender.disconnect()
+            sender.loop_stop()
+            collector.close()
+    finally:
+        server.stop()
+        shutil.rmtree(readable)
+    assert reply.body["ok"], reply
