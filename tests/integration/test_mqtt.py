@@ -71,14 +71,22 @@ def _accepts(port: int) -> bool:
 class Mosquitto:
     """A throwaway mosquitto on a free loopback port, which a test may stop and start again."""
 
-    def __init__(self, folder: Path, tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        tls: tuple[Path, Path] | None = None,
+        password_file: Path | None = None,
+    ) -> None:
         self.port = _free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.config, self.log = folder / "mosquitto.conf", folder / "mosquitto.log"
         # max_queued_messages: the default 1000 would drop messages queued for a bridge that
         # is down.
+        users = "allow_anonymous true\n"
+        if password_file is not None:
+            users = f"allow_anonymous false\npassword_file {password_file}\n"
         config = (
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            f"listener {self.port} 127.0.0.1\n{users}persistence false\n"
             "log_dest stderr\nmax_queued_messages 100000\n"
         )
         if tls is not None:  # a second listener, with TLS: its certificate is its own CA
@@ -630,6 +638,41 @@ def test_messages_are_still_stored_when_the_parser_process_dies(
     assert "parsing in the server process now" in caplog.text
 
 
+@pytest.fixture
+def readable() -> Iterator[Path]:
+    """A folder mosquitto can read from: started as root, it reads certificates and password
+    files as its own user, so not from tmp_path."""
+    folder = Path(tempfile.mkdtemp(prefix="edgeops-mqtt-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_bridge_logs_in_with_the_user_and_password_of_its_url(
+    ws: Workspace, ingestor: Ingestor, tmp_path: Path, readable: Path
+) -> None:
+    if not MOSQUITTO.exists():
+        pytest.skip(f"{MOSQUITTO} not found (apt-get install mosquitto)")
+    passwords = readable / "passwords"
+    subprocess.run(
+        [MOSQUITTO.parent.parent / "bin" / "mosquitto_passwd", "-c", "-b", passwords,  # Debian's
+         "edgeops", "s3cret:@/"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    passwords.chmod(0o644)
+    server = Mosquitto(tmp_path, password_file=passwords)
+    server.start()
+    try:
+        wrong = server.url.replace("mqtt://", "mqtt://edgeops:wrong@")
+        with pytest.raises(StorageUnavailable, match=r"bad user name or password|not authorized"):
+            MqttBridge(ws, ingestor, wrong).start()
+        right = server.url.replace("mqtt://", "mqtt://edgeops:s3cret%3A%40%2F@")
+        with running(MqttBridge(ws, ingestor, right)):
+            pass  # connected and subscribed
+    finally:
+        server.stop()
+
+
 def _self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 that is its own certificate authority, and its key."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -658,13 +701,11 @@ def test_bridge_over_tls_checks_the_broker_certificate(
     ingestor: Ingestor,
     key: str,
     tmp_path: Path,
+    readable: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if not MOSQUITTO.exists():
         pytest.skip(f"{MOSQUITTO} not found (apt-get install mosquitto)")
-    # Started as root, mosquitto reads the certificate as its own user: not from tmp_path.
-    readable = Path(tempfile.mkdtemp(prefix="edgeops-mqtt-tls-"))
-    readable.chmod(0o755)
     certificate = _self_signed(readable)
     for path in certificate:
         path.chmod(0o644)  # a throwaway key, for this test's broker only
@@ -688,5 +729,4 @@ def test_bridge_over_tls_checks_the_broker_certificate(
             collector.close()
     finally:
         server.stop()
-        shutil.rmtree(readable)
     assert reply.body["ok"], reply
