@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import socket
 import subprocess
 import tempfile
@@ -70,6 +71,12 @@ def thread_cpu_ms() -> dict[str, float]:
         with contextlib.suppress(FileNotFoundError):  # a thread that just ended
             times[name] = times.get(name, 0.0) + cpu_ms(f"self/task/{task.name}")
     return times
+
+
+def ended_children_cpu_ms() -> float:
+    """CPU time of this process's children that ended and were waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime + usage.ru_stime) * 1000
 
 
 def helper_processes_cpu_ms() -> float:
@@ -145,7 +152,7 @@ def run_load(
         time.sleep(0.005)
     publishers = []
     broker_cpu, threads = cpu_ms(broker_pid), thread_cpu_ms()
-    own, helpers = cpu_ms(), helper_processes_cpu_ms()
+    own, helpers, load = cpu_ms(), helper_processes_cpu_ms(), ended_children_cpu_ms()
     start = time.perf_counter()
     for device, path in enumerate(files):
         with path.open("rb") as lines:
@@ -171,10 +178,12 @@ def run_load(
         except subprocess.TimeoutExpired:
             publisher.kill()
             publisher.wait()
+    load = ended_children_cpu_ms() - load  # the publishers and the reply counter
     bodies = replies.read_bytes().splitlines()[1:]
     ok = sum(json.loads(body).get("ok") is True for body in bodies)
     return {"seconds": seconds, "finished": finished, "ok": ok, "failed": len(bodies) - ok,
-            "cpu_ms": cpu, "broker_cpu_ms": broker_cpu, "threads_cpu_ms": threads}  # fmt: skip
+            "cpu_ms": cpu, "broker_cpu_ms": broker_cpu, "threads_cpu_ms": threads,
+            "load_cpu_ms": load}  # fmt: skip
 
 
 @contextmanager
@@ -283,6 +292,12 @@ def main() -> None:
             if ms >= 0.01 * bridged["cpu_ms"]
         },
         "broker_cpu_ms_per_message_with_bridge": round(bridged["broker_cpu_ms"] / count, 3),
+        "load_generator_cpu_ms_per_message": round(bridged["load_cpu_ms"] / count, 3),
+        # What 2 idle cores would allow if CPU were the only limit (not a measurement: this
+        # machine is shared; the bridge's one server process and its pipeline may cap sooner).
+        "cpu_bound_ceiling_messages_per_s_on_2_cores": round(
+            2000 * count / (bridged["cpu_ms"] + bridged["broker_cpu_ms"] + bridged["load_cpu_ms"])
+        ),
         "bridge_acks": {"ok": bridged["ok"], "failed": bridged["failed"]},
         "samples_stored": stored,
         "broker_raw_round_trip_messages_per_s": round(raw_rate, 1),
