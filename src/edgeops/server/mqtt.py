@@ -29,10 +29,10 @@ Throughput: the connection's reader thread (`mqtt_client`) takes everything the 
 once and groups it by sender (project, device); a child process (`mqtt_parser`) parses each
 sender's messages into one job, on the second core; an event loop hands the jobs to the
 Ingestor (`submit_async`), which stores what is waiting in one group commit; the loop then
-publishes the group's replies and PUBACKs in one write. No thread waits per message. Should the parser
-process die, the bridge parses in its own process from then on. The broker never has more than
-`RECEIVE_MAXIMUM` unacknowledged messages in flight to the bridge (backpressure). Telemetry is
-stored on a thread of its own, commit retries on another.
+publishes the group's replies and PUBACKs in one write. No thread waits per message. Should
+the parser process die, the bridge parses in its own process from then on. The broker never
+has more than `RECEIVE_MAXIMUM` unacknowledged messages in flight to the bridge
+(backpressure). Telemetry is stored on a thread of its own, commit retries on another.
 
 Operating the broker: lock it down with its own users and ACLs (the bridge connects as
 `mqtt://user:password@host:1883`, or `mqtts://` for TLS), let each device write only its own
