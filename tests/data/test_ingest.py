@@ -19,6 +19,7 @@ from edgeops.data.ingest import (
     parse_upload,
     prepare,
 )
+from edgeops.errors import StorageUnavailable
 from edgeops.governance import audit
 from edgeops.store import crypt, staging
 from edgeops.store.tables import PackedBlob
@@ -133,7 +134,7 @@ def test_a_failed_commit_stores_nothing_and_tells_every_caller(
         job.outcomes.append(Outcome("x.json"))
     ingestor._commit([ok_job, bad_job])
     for job in (ok_job, bad_job):
-        with pytest.raises(Exception, match=r"(?i)foreign key"):
+        with pytest.raises(StorageUnavailable, match=r"(?i)foreign key.*nothing was kept"):
             job.future.result(timeout=30)
     assert ws.data.samples(project="test") == []
     with ws.session() as session:

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from edgeops.data import samples
 from edgeops.data.formats.parse import parse_file
-from edgeops.errors import EdgeopsError, InvalidInput
+from edgeops.errors import EdgeopsError, InvalidInput, StorageUnavailable
 from edgeops.governance import audit
 from edgeops.store import staging
 from edgeops.store.blobs import BlobStore, sha256
@@ -269,7 +270,7 @@ class Ingestor:
                 staging.stage(session, staged)
                 session.commit()
         except Exception as exc:  # nothing of the group is acknowledged
-            _settle(group, exc)
+            _settle(group, _refusal(exc))
             return
         for job, result in zip(group, results, strict=True):
             for index, stored in result.items():
@@ -323,6 +324,22 @@ class _CommitTurns:
         if self._handle is not None:
             os.close(self._handle)
             self._handle = None
+
+
+def _refusal(exc: Exception) -> Exception:
+    """What callers of a failed group commit get: our own errors as they are, the database's
+    or the disk's as `StorageUnavailable` (HTTP 503, retried by the MQTT bridge), whose message
+    keeps the cause and says that nothing was stored."""
+    if isinstance(exc, EdgeopsError):
+        return exc
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc  # the driver's words, not the SQL
+    first_line = (str(cause).splitlines() or [""])[0]
+    refusal = StorageUnavailable(
+        f"the uploads could not be stored ({type(cause).__name__}: {first_line}); nothing was "
+        "kept, send them again"
+    )
+    refusal.__cause__ = exc
+    return refusal
 
 
 def _settle(group: list[_Job], error: Exception | None) -> None:
