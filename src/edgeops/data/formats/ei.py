@@ -239,18 +239,18 @@ def _read_values(values: Any, n_sensors: int) -> np.ndarray:
     wide = _numeric_rows(values, n_sensors)
     if wide is None:
         wide = _checked_rows(values, n_sensors)
-    bad_rows = np.flatnonzero(~np.isfinite(wide).all(axis=1))
-    if bad_rows.size:
+    if not np.isfinite(wide).all():  # where, only when there is something to report
+        bad_row = np.flatnonzero(~np.isfinite(wide).all(axis=1))[0]
         raise InvalidSample(
-            f"values contain NaN or infinity at payload.values[{bad_rows[0]}]; "
+            f"values contain NaN or infinity at payload.values[{bad_row}]; "
             "remove or interpolate them"
         )
     with np.errstate(over="ignore"):  # overflow is reported just below
         narrow = wide.astype(np.float32)
-    bad_rows = np.flatnonzero(~np.isfinite(narrow).all(axis=1))
-    if bad_rows.size:
+    if not np.isfinite(narrow).all():
+        bad_row = np.flatnonzero(~np.isfinite(narrow).all(axis=1))[0]
         raise InvalidSample(
-            f"payload.values[{bad_rows[0]}] is too large for float32; rescale the readings"
+            f"payload.values[{bad_row}] is too large for float32; rescale the readings"
         )
     return narrow
 
