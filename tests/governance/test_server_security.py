@@ -1,23 +1,17 @@
 """The server's OWASP API Top 10 pass: headers, CORS, TLS, mass assignment, data exposure,
 secrets in logs, and object-level authorization across projects over every route."""
 
-import datetime
-import ipaddress
 import logging
 import re
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 from tests.governance.test_encryption import recording
@@ -70,29 +64,9 @@ def test_cors_only_for_the_allowed_origins(tmp_path: Path) -> None:
     ws.close()
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    cert_path, key_path = folder / "server.pem", folder / "server.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))  # fmt: skip
-    return cert_path, key_path
-
-
-def test_tls_serves_https_with_hsts(tmp_path: Path) -> None:
+def test_tls_serves_https_with_hsts(
+    tmp_path: Path, self_signed: Callable[[Path], tuple[Path, Path]]
+) -> None:
     cert, key = self_signed(tmp_path)
     ws = Workspace(tmp_path / "home")
     port = _free_port()

@@ -3,8 +3,6 @@ once committed, with a reply to the device on its ack topic."""
 
 import asyncio
 import contextlib
-import datetime
-import ipaddress
 import json
 import os
 import shutil
@@ -25,10 +23,6 @@ import cbor2
 import numpy as np
 import paho.mqtt.client as paho
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -673,29 +667,6 @@ def test_bridge_logs_in_with_the_user_and_password_of_its_url(
         server.stop()
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that is its own certificate authority, and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    certificate_path, key_path = folder / "broker.pem", folder / "broker.key"
-    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))  # fmt: skip
-    return certificate_path, key_path
-
-
 def test_bridge_over_tls_checks_the_broker_certificate(
     ws: Workspace,
     ingestor: Ingestor,
@@ -703,10 +674,11 @@ def test_bridge_over_tls_checks_the_broker_certificate(
     tmp_path: Path,
     readable: Path,
     monkeypatch: pytest.MonkeyPatch,
+    self_signed: Callable[[Path], tuple[Path, Path]],
 ) -> None:
     if not MOSQUITTO.exists():
         pytest.skip(f"{MOSQUITTO} not found (apt-get install mosquitto)")
-    certificate = _self_signed(readable)
+    certificate = self_signed(readable)
     for path in certificate:
         path.chmod(0o644)  # a throwaway key, for this test's broker only
     server = Mosquitto(tmp_path, tls=certificate)

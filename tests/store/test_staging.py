@@ -48,15 +48,20 @@ def test_a_failing_blob_store_keeps_blobs_staged(tmp_path: Path, ws: Workspace) 
         assert staging.read(session, ws.blobs, sha256(b"kept")) == b"kept"
 
 
-def test_packed_blobs_read_back_and_stay_packed(ws: Workspace) -> None:
+def _packed(ws: Workspace, *contents: bytes) -> Path:
+    """Pack `contents` as the ingestion committer does; returns the pack folder."""
     folder = staging.pack_folder(ws.blobs)
     assert folder is not None
     writer = packs.PackWriter(folder)
-    data = {sha256(b"packed one"): b"packed one", sha256(b"packed two"): b"packed two"}
     with ws.session() as session:
-        staging.stage_packed(session, writer.append(data))
+        staging.stage_packed(session, writer.append({sha256(c): c for c in contents}))
         session.commit()
     writer.close()
+    return folder
+
+
+def test_packed_blobs_read_back_and_stay_packed(ws: Workspace) -> None:
+    _packed(ws, b"packed one", b"packed two")
     assert staging.flush(ws._sessions, ws.blobs) == 0  # nothing to move: packs are for good
     with ws.session() as session:
         assert staging.read(session, ws.blobs, sha256(b"packed two")) == b"packed two"
@@ -64,14 +69,8 @@ def test_packed_blobs_read_back_and_stay_packed(ws: Workspace) -> None:
 
 
 def test_unpacking_moves_a_blob_to_the_store_and_erases_it_from_its_pack(ws: Workspace) -> None:
-    folder = staging.pack_folder(ws.blobs)
-    assert folder is not None
-    writer = packs.PackWriter(folder)
     secret = b"to be sealed elsewhere"
-    with ws.session() as session:
-        staging.stage_packed(session, writer.append({sha256(secret): secret}))
-        session.commit()
-    writer.close()
+    folder = _packed(ws, secret)
     with ws.session() as session:
         assert staging.unpack(session, ws.blobs, sha256(secret), ws.blobs)
         assert not staging.unpack(session, ws.blobs, sha256(secret), ws.blobs)  # done already
@@ -82,14 +81,8 @@ def test_unpacking_moves_a_blob_to_the_store_and_erases_it_from_its_pack(ws: Wor
 
 
 def test_a_removed_packed_blob_is_gone_from_the_index_and_the_disk(ws: Workspace) -> None:
-    folder = staging.pack_folder(ws.blobs)
-    assert folder is not None
-    writer = packs.PackWriter(folder)
     personal = b"heart rate of subject 7"
-    with ws.session() as session:
-        staging.stage_packed(session, writer.append({sha256(personal): personal}))
-        session.commit()
-    writer.close()
+    folder = _packed(ws, personal)
     with ws.session() as session:
         assert staging.remove_packed(session, ws.blobs, sha256(personal))
         session.commit()
