@@ -11,7 +11,8 @@ from tests.server.conftest import Server
 
 from edgeops.data.formats.ei import sign_ei
 from edgeops.governance import audit
-from edgeops.server.app import ServerLimits
+from edgeops.server import ei
+from edgeops.server.app import ServerLimits, create_app
 
 PAYLOAD = {
     "device_name": "ac:87:a3:0a:2d:1b",
@@ -225,3 +226,30 @@ def test_concurrent_uploads_are_all_acknowledged_stored_and_audited(server: Serv
     assert sorted(i for i in logged if i in {s.id for s in stored.values()}) == sorted(
         s.id for s in stored.values()
     )
+
+
+def test_the_lean_upload_route_answers_like_the_documented_one(server: Server) -> None:
+    """`POST /api/{category}/data` is served by a plain Starlette route matched before the
+    FastAPI one: keys, roles, categories and errors must behave as the permission table and
+    the OpenAPI say."""
+    app = create_app(server.ws)
+    app.state.ingestor.close()
+    assert app.router.routes[0].endpoint is ei.serve_ingest_one  # type: ignore[attr-defined]
+    body = sign_ei(PAYLOAD, server.project.hmac_key)
+    named = {"x-file-name": "a.json"}
+    viewer, device = server.make_key("viewer"), server.make_key("device", device_id="d")
+    with server.client() as anonymous:
+        missing = anonymous.post("/api/training/data", content=body, headers=named)
+    with server.client(viewer) as client:
+        refused = client.post("/api/training/data", content=body, headers=named)
+    with server.client(device) as client:
+        unknown = client.post("/api/nowhere/data", content=body, headers=named)
+        read = client.get("/api/training/data")
+        stored = client.post("/api/anomaly/data", content=body, headers=named)
+    assert missing.status_code == 401 and "x-api-key" in missing.json()["error"]
+    assert refused.status_code == 403 and "data.ingest" in refused.json()["error"]
+    assert unknown.status_code == 404 and "unknown category" in unknown.json()["error"]
+    assert read.status_code == 405
+    assert stored.status_code == 200 and stored.headers["cache-control"] == "no-store"
+    [sample] = server.ws.data.samples()
+    assert (sample.category, sample.meta["ei_category"]) == ("testing", "anomaly")

@@ -131,6 +131,7 @@ def create_app(
     document_security(app, {"/healthz", "/readyz", fleet_routes.ENROL_PATH})
     _add_error_handlers(app)
     ui.mount(app)  # the studio at /, after the API's error handlers (it wraps them)
+    app.router.routes[0:0] = ei.LEAN_ROUTES  # before every other route: see ei.serve_ingest_one
     return app
 
 
