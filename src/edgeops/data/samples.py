@@ -10,7 +10,6 @@ import numpy as np
 from sqlalchemy import Connection, select
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from edgeops.data.formats import ParsedSample
@@ -129,21 +128,16 @@ def insert_new(connection: Connection, rows: list[dict[str, Any]]) -> dict[tuple
     columns = [{_COLUMN_OF.get(key, key): value for key, value in row.items()} for row in rows]
     raw = rawsql.cursor(connection)
     if raw is not None:
-        inserted = _raw_insert_new(connection.dialect).returning(raw, columns)
+        statement = rawsql.insert(connection.dialect, Sample.__tablename__, _NEW_ONLY, "id")
+        inserted = statement.returning(raw, columns)
     else:
         inserted = list(connection.execute(_insert_new_statement(connection.dialect.name), columns))
     return {(p, h): i for p, h, i in inserted}
 
 
-@cache
-def _raw_insert_new(dialect: Dialect) -> rawsql.Insert:
-    table = Sample.metadata.tables[Sample.__tablename__]
-    return rawsql.Insert(
-        table,
-        [c.name for c in table.columns if c.name != "id"],
-        dialect,
-        "ON CONFLICT (project_id, content_hash) DO NOTHING RETURNING project_id, content_hash, id",
-    )
+_NEW_ONLY = (
+    "ON CONFLICT (project_id, content_hash) DO NOTHING RETURNING project_id, content_hash, id"
+)
 
 
 @cache

@@ -16,11 +16,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from edgeops.store import rawsql
@@ -112,7 +110,7 @@ def record_many(session: Session, entries: Sequence[Entry]) -> None:
         last_hash = row["hash"]
         rows.append(row)
     if raw is not None:
-        _raw_events(connection.dialect).many(raw, rows)
+        rawsql.insert(connection.dialect, AuditEvent.__tablename__).many(raw, rows)
         raw.execute(_RAW_MOVE_HEAD, (last_id, last_hash, HEAD_ID))
         return
     connection.execute(_INSERT_EVENTS, rows)
@@ -135,12 +133,6 @@ _MOVE_HEAD = (
 # The same on SQLite's own cursor (`store.rawsql`), where the transaction holds the write lock.
 _RAW_HEAD = "SELECT last_id, last_hash FROM audit_head WHERE id = ?"
 _RAW_MOVE_HEAD = "UPDATE audit_head SET last_id = ?, last_hash = ? WHERE id = ?"
-
-
-@cache
-def _raw_events(dialect: Dialect) -> rawsql.Insert:
-    table = AuditEvent.metadata.tables[AuditEvent.__tablename__]
-    return rawsql.Insert(table, [c.name for c in table.columns], dialect)
 
 
 def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:

@@ -12,10 +12,13 @@ is small beside the round trips to the server, so the callers keep Core for it.
 """
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Dialect
+
+from edgeops.store.tables import Base
 
 
 def cursor(connection: Connection) -> Any | None:
@@ -58,3 +61,11 @@ class Insert:
         sql = self._head + ", ".join([self._row] * len(rows)) + self._suffix
         cursor.execute(sql, [value for row in rows for value in self.values(row)])
         return list(cursor.fetchall())
+
+
+@cache
+def insert(dialect: Dialect, table_name: str, suffix: str = "", without: str = "") -> Insert:
+    """The `Insert` into every column of a table (but `without`), built once per dialect."""
+    table = Base.metadata.tables[table_name]
+    columns = [c.name for c in table.columns if c.name != without]
+    return Insert(table, columns, dialect, suffix)

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from edgeops.errors import CorruptBlob, NotFound
@@ -60,15 +59,11 @@ def _insert(
     connection = session.connection()
     raw = rawsql.cursor(connection)
     if raw is not None:
-        _raw_insert(connection.dialect, table.__tablename__).many(raw, rows)
+        rawsql.insert(connection.dialect, table.__tablename__, "ON CONFLICT DO NOTHING").many(
+            raw, rows
+        )
     else:
         connection.execute(_insert_statement(connection.dialect.name, table.__tablename__), rows)
-
-
-@cache
-def _raw_insert(dialect: Dialect, name: str) -> rawsql.Insert:
-    table = StagedBlob.metadata.tables[name]
-    return rawsql.Insert(table, [c.name for c in table.columns], dialect, "ON CONFLICT DO NOTHING")
 
 
 @cache
@@ -96,18 +91,15 @@ def read(session: Session, blobs: BlobStore, digest: str) -> bytes:
 
 
 def unpack(session: Session, blobs: BlobStore, digest: str, into: BlobStore) -> bool:
-    """Move a packed blob into `into` (e.g. a sealing view of the blob store) and erase it from
-    its pack; the caller syncs `into` and commits. False if it is not packed."""
+    """Move a packed blob into `into` (e.g. a sealing view of the blob store), synced, then
+    erase it from its pack (in `session`; the caller commits). False if it is not packed."""
     packed = session.get(PackedBlob, digest)
     folder = pack_folder(blobs)
     if packed is None or folder is None:
         return False
     into.put(packs.read(folder, packed.pack, packed.start, packed.size, digest))
     into.sync()
-    packs.erase(folder, packed.pack, packed.start, packed.size)
-    session.delete(packed)
-    session.flush()
-    return True
+    return remove_packed(session, blobs, digest)
 
 
 def remove_packed(session: Session, blobs: BlobStore, digest: str) -> bool:
