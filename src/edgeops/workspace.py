@@ -459,6 +459,7 @@ class Models:
 
     def alias(self, name: str, ref: str, *, project: str | None = None) -> str | None:
         """Point alias `name` at model `ref`; returns the model it named before, if any."""
+        registry.check_alias(name)
         with self._open(project) as (session, proj):
             before = registry.set_alias(session, proj, name, registry.get(session, proj, ref),
                                         self._ws.actor)  # fmt: skip

@@ -48,7 +48,8 @@ def test_bad_input_exits_2_with_one_line(edgeops: Run, tmp_path: Path) -> None:
     recipe = _project(edgeops, tmp_path)
     for args, message in [
         (("models", "show", "v7"), "has no model v7"),
-        (("models", "alias", "live", "v1"), "no model v1"),
+        (("models", "alias", "live", "v1"), "alias 'live' is not one of"),
+        (("models", "alias", "staging", "v1"), "no model v1"),
         (("test", "prod"), "is not a model"),
         (("train", "--recipe", str(tmp_path / "missing.yaml")), "missing.yaml"),
         (("train", "--recipe", str(recipe), "--data", "zz"), "not a version id"),

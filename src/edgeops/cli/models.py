@@ -285,6 +285,7 @@ def alias(
     Example: edgeops models alias production v4
     """
     with workspace(ctx) as ws:
+        registry.check_alias(name)
         target = ws.models.get(model, project=project)
         before = ws.models.alias(name, f"v{target.number}", project=project)
     moved = f" (was {before})" if before else ""

@@ -61,6 +61,7 @@ def set_alias(
     project: str, alias: str, body: AliasIn, request: Request, principal: ModelsWrite
 ) -> dict[str, Any]:
     """Point `alias` (production, staging, candidate) at a model; audited."""
+    registry.check_alias(alias)
     with request.app.state.ws.session() as session:
         found = project_for(session, principal, project)
         target = registry.get(session, found, body.model)

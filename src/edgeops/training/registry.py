@@ -119,12 +119,18 @@ def aliases(session: Session, project: Project) -> dict[int, list[str]]:
     return result
 
 
+def check_alias(name: str) -> None:
+    """Refuse an unknown alias name; callers check it before resolving the model so a typo in
+    the alias is the error reported, not a missing model."""
+    if name not in ALIASES:
+        raise InvalidInput(f"alias {name!r} is not one of {', '.join(ALIASES)}")
+
+
 def set_alias(
     session: Session, project: Project, name: str, model: ModelVersion, actor: str
 ) -> str | None:
     """Point `name` at `model`; returns the model it pointed at before (`v2`) or None."""
-    if name not in ALIASES:
-        raise InvalidInput(f"alias {name!r} is not one of {', '.join(ALIASES)}")
+    check_alias(name)
     alias = session.get(ModelAlias, (project.id, name))
     before = None
     if alias is None:

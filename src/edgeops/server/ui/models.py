@@ -158,6 +158,7 @@ def set_alias(
     try:
         with request.app.state.ws.session() as session:
             found = projects.get(session, project)
+            registry.check_alias(alias)
             target = registry.get(session, found, model)
             registry.set_alias(session, found, alias, target, viewer.actor)
             session.commit()
