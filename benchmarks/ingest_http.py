@@ -3,9 +3,9 @@ JSON samples from 8 concurrent clients, beside the same server's authenticated n
 
 Prints JSON: acknowledged samples/s (a 200 means committed and synced), no-op requests/s, and
 the ratio. Targets: ingestion >= 50% of the no-op rate and >= 1,500 samples/s on 2 cores.
-Also the server's CPU per request for both (all its processes), the steadier figure on a shared
-machine. With `--workers N`, N server processes share the SQLite file; their group committers
-take turns through a file lock (see `data.ingest`).
+Also the server's CPU per request for both (all its processes, the committer's too), the
+steadier figure on a shared machine. With `--workers N`, N server processes share the SQLite
+file; their committers take turns through a file lock (see `data.ingest`).
 
     .venv/bin/python benchmarks/ingest_http.py [--seconds 10] [--clients 8] [--workers 1]
 """
@@ -49,19 +49,31 @@ def run_wrk(url: str, key: str, clients: int, seconds: float) -> tuple[int, int,
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system) of a process and its children so far, from /proc (Linux).
-    On a shared machine throughput swings with the neighbours' load; CPU per request does not
-    as much, so it is printed too."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    try:
-        pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
-        total = 0
-        for process in pids:
-            fields = Path(f"/proc/{process}/stat").read_text().rpartition(")")[2].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    except (OSError, ValueError):
+    """CPU time (user + system) so far of a process and all its descendants (the server's
+    committer process is a child of its fork server), from /proc (Linux). On a shared machine
+    throughput swings with the neighbours' load; CPU per request does not as much, so it is
+    printed too."""
+    parents: dict[int, int] = {}
+    times: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # ended meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime, stime
+    if pid not in times:
         return None
-    return total / ticks
+    total = 0
+    for process, ticks in times.items():
+        ancestor: int | None = process
+        while ancestor is not None and ancestor != pid:
+            ancestor = parents.get(ancestor)
+        if ancestor == pid:
+            total += ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def per_request_ms(before: float | None, after: float | None, requests: int) -> float | None:

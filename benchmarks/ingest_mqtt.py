@@ -2,8 +2,8 @@
 
 Prints JSON: messages/s acknowledged by the bridge (first publish to last reply, each reply and
 PUBACK sent only once its sample is committed) and the bridge's CPU time per message (its
-process and its parser process, by thread), beside two peers in the same run on the same
-messages: the broker's raw round trip (a C echo, `mosquitto_sub | mosquitto_pub`, answering
+process by thread, its parser and committer processes), beside two peers in the same run on the
+same messages: the broker's raw round trip (a C echo, `mosquitto_sub | mosquitto_pub`, answering
 every message at once) and a trivial Python subscriber (paho) that answers at once and stores
 nothing.
 
@@ -35,8 +35,8 @@ import numpy as np
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from edgeops.data.commit_process import CommitProcess
 from edgeops.data.formats.ei import sign_ei
-from edgeops.data.ingest import Ingestor
 from edgeops.server.mqtt import SUBSCRIPTIONS, MqttBridge, ack_topic, data_topic
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -81,7 +81,7 @@ def ended_children_cpu_ms() -> float:
 
 def helper_processes_cpu_ms() -> float:
     """CPU time so far of this process's multiprocessing descendants (the bridge's parser
-    process, forked by a fork server)."""
+    and committer processes, forked by a fork server)."""
     parents, commands = {}, {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -168,10 +168,10 @@ def run_load(
         finished = False
     seconds = time.perf_counter() - start
     own, helpers = cpu_ms() - own, helper_processes_cpu_ms() - helpers
-    cpu = own + helpers  # the bridge (or the Python echo) and its parser process
+    cpu = own + helpers  # the bridge (or the Python echo) and its parser and committer
     broker_cpu = cpu_ms(broker_pid) - broker_cpu
     threads = {name: ms - threads.get(name, 0.0) for name, ms in thread_cpu_ms().items()}
-    threads["parser process"] = helpers
+    threads["parser and committer processes"] = helpers
     for publisher in publishers:
         try:
             publisher.wait(TIMEOUT_S if finished else 1)
@@ -263,7 +263,8 @@ def main() -> None:
                     raw = run_load(port, broker.pid, files, args.count, tmp)
                 with python_echo(port):
                     echoed = run_load(port, broker.pid, files, args.count, tmp)
-                ingestor = Ingestor(ws._sessions, ws.blobs)
+                ingestor = CommitProcess(ws.settings)  # as `edgeops serve` runs it
+                ingestor.start()
                 bridge = MqttBridge(ws, ingestor, f"mqtt://127.0.0.1:{port}")
                 bridge.start()
                 run_load(port, broker.pid, warm_up, WARM_UP, tmp)  # its parser process starts

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from edgeops.data.formats.ei import sign_ei
 from edgeops.data.ingest import (
     Destination,
+    IngestJob,
     Ingestor,
     Outcome,
     Upload,
-    _Job,
     parse_upload,
     prepare,
 )
@@ -103,7 +103,7 @@ def test_jobs_committed_together_share_one_transaction_and_one_event_per_caller(
     alice, bob = _destination(ws, "alice"), _destination(ws, "bob")
     jobs = []
     for destination, seeds in ((alice, [10, 11]), (bob, [12]), (alice, [13]), (bob, [10])):
-        job = _Job(destination, {})
+        job = IngestJob(destination, {})
         for index, seed in enumerate(seeds):
             job.rows[index], blobs = parse_upload(Upload(f"{seed}.json", _file(seed)), destination)
             job.blobs.update(blobs)
@@ -128,7 +128,7 @@ def test_a_failed_commit_stores_nothing_and_tells_every_caller(
 ) -> None:
     destination = _destination(ws)
     gone = Destination(**{**destination.__dict__, "project_id": 10_000})  # no such project
-    ok_job, bad_job = _Job(destination, {}), _Job(gone, {})
+    ok_job, bad_job = IngestJob(destination, {}), IngestJob(gone, {})
     for job, seed in ((ok_job, 20), (bad_job, 21)):
         job.rows[0], job.blobs = parse_upload(Upload("x.json", _file(seed)), job.destination)
         job.outcomes.append(Outcome("x.json"))

@@ -51,7 +51,6 @@ def test_security_headers_and_no_cors_by_default(server: Server) -> None:
 def test_cors_only_for_the_allowed_origins(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "home")
     app = create_app(ws, cors_origins=(ORIGIN,))
-    app.state.ingestor.close()
     from fastapi.testclient import TestClient
 
     with TestClient(app) as client:
@@ -111,7 +110,6 @@ def test_serve_checks_its_tls_and_cors_options(tmp_path: Path) -> None:
 
 def test_request_bodies_refuse_unknown_fields(server: Server) -> None:
     app = create_app(server.ws)
-    app.state.ingestor.close()
     lax = []
     for route in app.routes:
         if isinstance(route, APIRoute):

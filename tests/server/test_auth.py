@@ -25,7 +25,6 @@ OPEN = {
 
 def _routes(server: Server) -> list[tuple[str, str, object]]:
     app = create_app(server.ws)
-    app.state.ingestor.close()
     found = []
     routers = [
         api.router,

@@ -11,8 +11,7 @@ from tests.server.conftest import Server
 
 from edgeops.data.formats.ei import sign_ei
 from edgeops.governance import audit
-from edgeops.server import ei
-from edgeops.server.app import ServerLimits, create_app
+from edgeops.server.app import ServerLimits
 
 PAYLOAD = {
     "device_name": "ac:87:a3:0a:2d:1b",
@@ -228,28 +227,53 @@ def test_concurrent_uploads_are_all_acknowledged_stored_and_audited(server: Serv
     )
 
 
-def test_the_lean_upload_route_answers_like_the_documented_one(server: Server) -> None:
-    """`POST /api/{category}/data` is served by a plain Starlette route matched before the
-    FastAPI one: keys, roles, categories and errors must behave as the permission table and
-    the OpenAPI say."""
-    app = create_app(server.ws)
-    app.state.ingestor.close()
-    assert app.router.routes[0].endpoint is ei.serve_ingest_one  # type: ignore[attr-defined]
-    body = sign_ei(PAYLOAD, server.project.hmac_key)
-    named = {"x-file-name": "a.json"}
+def test_the_fast_path_answers_like_the_documented_route(server: Server) -> None:
+    """`POST /api/{category}/data` is served by the `FastUpload` middleware, before the stack;
+    a request with an Origin header goes through the stack to the FastAPI route. Both must
+    answer every request alike: keys, roles, categories, errors and security headers."""
     viewer, device = server.make_key("viewer"), server.make_key("device", device_id="d")
-    with server.client() as anonymous:
-        missing = anonymous.post("/api/training/data", content=body, headers=named)
-    with server.client(viewer) as client:
-        refused = client.post("/api/training/data", content=body, headers=named)
-    with server.client(device) as client:
-        unknown = client.post("/api/nowhere/data", content=body, headers=named)
-        read = client.get("/api/training/data")
-        stored = client.post("/api/anomaly/data", content=body, headers=named)
-    assert missing.status_code == 401 and "x-api-key" in missing.json()["error"]
-    assert refused.status_code == 403 and "data.ingest" in refused.json()["error"]
-    assert unknown.status_code == 404 and "unknown category" in unknown.json()["error"]
-    assert read.status_code == 405
-    assert stored.status_code == 200 and stored.headers["cache-control"] == "no-store"
-    [sample] = server.ws.data.samples()
+    signed = sign_ei(PAYLOAD, server.project.hmac_key)
+    cases: list[tuple[str | None, str, dict[str, str], bytes]] = [
+        (None, "/api/training/data", {"x-file-name": "a.json"}, signed),
+        (viewer, "/api/training/data", {"x-file-name": "a.json"}, signed),
+        (device, "/api/nowhere/data", {"x-file-name": "a.json"}, signed),
+        (device, "/api/training/data", {}, signed),
+        (device, "/api/training/data", {"x-file-name": "a.json", "x-metadata": "[1"}, signed),
+        (device, "/api/training/data", {"x-file-name": "a.json"}, b"{not json"),
+        (device, "/api/anomaly/data", {"x-file-name": "a.json"}, signed),
+    ]
+    answers = []
+    for key, path, headers, body in cases:
+        pair = []
+        for origin in ({}, {"origin": "https://elsewhere.example"}):
+            with server.client(key) as client:
+                pair.append(client.post(path, content=body, headers={**headers, **origin}))
+        answers.append(pair)
+    for (fast, stack), case in zip(answers, cases, strict=True):
+        assert fast.status_code == stack.status_code, case
+        assert fast.headers["content-type"] == stack.headers["content-type"], case
+        assert fast.content == stack.content, case
+        for header in ("content-security-policy", "x-content-type-options", "cache-control"):
+            assert fast.headers[header] == stack.headers[header], (case, header)
+    statuses = [fast.status_code for fast, _ in answers]
+    assert statuses == [401, 403, 404, 400, 400, 400, 200]
+    assert "data.ingest" in answers[1][0].json()["error"]
+    [sample] = server.ws.data.samples()  # the same data twice is one sample
     assert (sample.category, sample.meta["ei_category"]) == ("testing", "anomaly")
+    with server.client(device) as client:
+        assert client.get("/api/training/data").status_code == 405
+
+
+@pytest.mark.parametrize("server_limits", [ServerLimits(rate_per_key=1, burst_per_key=2)])
+def test_the_fast_path_limits_the_rate_per_key(server: Server) -> None:
+    device = server.make_key("device", device_id="d")
+    with server.client(device) as client:
+        codes = [
+            client.post("/api/training/data", content=b"x", headers={"x-file-name": "a.json"})
+            for _ in range(4)
+        ]
+    assert [c.status_code for c in codes[:2]] == [400, 400]  # let through, then refused as JSON
+    limited = codes[-1]
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert "rate limit" in limited.json()["error"]
+    assert limited.headers["x-frame-options"] == "DENY"

@@ -73,7 +73,7 @@ def serve(
     console.print(f"edgeops serving {home} on {scheme}://{host}:{port} (docs: /docs)")
     uvicorn.run(
         "edgeops.server.app:app_from_environment", factory=True, host=host, port=port,
-        workers=workers, log_level="warning", timeout_keep_alive=30,
+        workers=workers, log_level="warning", access_log=False, timeout_keep_alive=30,
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
     )  # fmt: skip

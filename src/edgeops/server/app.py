@@ -15,8 +15,8 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
 from edgeops import __version__
-from edgeops.data.ingest import Ingestor
-from edgeops.errors import Conflict, EdgeopsError, InvalidInput, NotFound, StorageUnavailable
+from edgeops.data.commit_process import CommitProcess
+from edgeops.errors import EdgeopsError
 from edgeops.fleet.checkins import CheckinCache
 from edgeops.fleet.liveness import LivenessWriter
 from edgeops.server import api, ei, models, security, telemetry, ui
@@ -24,6 +24,7 @@ from edgeops.server import fleet as fleet_routes
 from edgeops.server import governance as governance_routes
 from edgeops.server import workflows as workflow_routes
 from edgeops.server.auth import KeyCache, ProjectCache, document_security
+from edgeops.server.fast_upload import FastUpload
 from edgeops.server.limits import BodyLimit, RateLimiter
 from edgeops.workspace import Workspace
 
@@ -49,7 +50,7 @@ def create_app(
     cors_origins: tuple[str, ...] = (),
     retention_every_s: float | None = None,
 ) -> FastAPI:
-    """The server for `ws`. The app owns a committer thread (and, with `mqtt_url`, an MQTT
+    """The server for `ws`. The app owns a committer process (and, with `mqtt_url`, an MQTT
     bridge; with `schedule_every_s`, the fleet scheduler; with `automation_workers`, that many
     workflow worker threads, the first also firing triggers; with `monitor_every_s`, the
     monitor scheduler, pruning telemetry older than `telemetry_keep_days`; with
@@ -59,6 +60,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.ingestor.start()
         bridge = None
         if mqtt_url is not None:
             from edgeops.server.mqtt import MqttBridge
@@ -109,7 +111,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ws = ws
-    app.state.ingestor = Ingestor(ws._sessions, ws.blobs)
+    app.state.ingestor = CommitProcess(ws.settings)
     app.state.liveness = LivenessWriter(ws._sessions)
     app.state.checkins = CheckinCache(ws._sessions)
     app.state.keys = KeyCache(ws._sessions, limits.key_cache_s)
@@ -117,6 +119,10 @@ def create_app(
     app.state.limiter = RateLimiter(limits.rate_per_key, limits.burst_per_key)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, timeout_s=limits.body_timeout_s)
     security.harden(app, tls=tls, cors_origins=cors_origins)
+    # Added last, so outermost: device uploads skip the stack (see server.fast_upload).
+    app.add_middleware(
+        FastUpload, max_bytes=limits.max_body_bytes, timeout_s=limits.body_timeout_s, tls=tls
+    )
     # Routes are matched in order: the busiest come first (uploads from devices and tools,
     # then device check-ins); matching costs a regular expression per route passed.
     app.include_router(ei.router)
@@ -131,7 +137,6 @@ def create_app(
     document_security(app, {"/healthz", "/readyz", fleet_routes.ENROL_PATH})
     _add_error_handlers(app)
     ui.mount(app)  # the studio at /, after the API's error handlers (it wraps them)
-    app.router.routes[0:0] = ei.LEAN_ROUTES  # before every other route: see ei.serve_ingest_one
     return app
 
 
@@ -176,14 +181,10 @@ def _add_health(app: FastAPI) -> None:
         return JSONResponse({"status": "ready"})
 
 
-_STATUS = ((NotFound, 404), (InvalidInput, 400), (Conflict, 409), (StorageUnavailable, 503))
-
-
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EdgeopsError)
     async def edgeops_error(_request: Request, exc: EdgeopsError) -> JSONResponse:
-        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-        return JSONResponse({"error": str(exc)}, status)
+        return JSONResponse({"error": str(exc)}, exc.http_status)
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:

@@ -20,30 +20,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _error(send, 413, self._too_large())
+        if declared_too_large(scope, self.max_bytes):
+            await error(send, 413, too_large(self.max_bytes))
             return
-        received = 0
-        deadline = time.monotonic() + self.timeout_s
+        limited_receive = guarded(receive, self.max_bytes, self.timeout_s)
         started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            remaining = deadline - time.monotonic()
-            try:
-                # asyncio.timeout, not wait_for: wait_for wraps every receive in a new task.
-                async with asyncio.timeout(max(remaining, 0.001)):
-                    message = await receive()
-            except TimeoutError as exc:
-                raise _Refused(
-                    408, f"request body not received within {self.timeout_s:g} s"
-                ) from exc
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _Refused(413, self._too_large())
-            return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
@@ -52,27 +33,65 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _Refused as refused:
+        except Refused as refused:
             if not started:
-                await _error(send, refused.status, refused.message)
-
-    def _too_large(self) -> str:
-        return (
-            f"request body is over the {self.max_bytes:,}-byte limit; send smaller files "
-            "(the server's --max-body-bytes sets the limit)"
-        )
+                await error(send, refused.status, refused.message)
 
 
-class _Refused(Exception):
+def declared_too_large(scope: Scope, max_bytes: int) -> bool:
+    """Whether the request's content-length is over `max_bytes` (or not a number)."""
+    declared = dict(scope["headers"]).get(b"content-length")
+    return declared is not None and (not declared.isdigit() or int(declared) > max_bytes)
+
+
+def guarded(receive: Receive, max_bytes: int, timeout_s: float) -> Receive:
+    """`receive` raising `Refused` once the body is over `max_bytes` (413) or has not all
+    arrived `timeout_s` after the start (408)."""
+    received = 0
+    deadline = time.monotonic() + timeout_s
+
+    async def limited_receive() -> Message:
+        nonlocal received
+        remaining = deadline - time.monotonic()
+        try:
+            # asyncio.timeout, not wait_for: wait_for wraps every receive in a new task.
+            async with asyncio.timeout(max(remaining, 0.001)):
+                message = await receive()
+        except TimeoutError as exc:
+            raise Refused(408, f"request body not received within {timeout_s:g} s") from exc
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise Refused(413, too_large(max_bytes))
+        return message
+
+    return limited_receive
+
+
+def too_large(max_bytes: int) -> str:
+    return (
+        f"request body is over the {max_bytes:,}-byte limit; send smaller files "
+        "(the server's --max-body-bytes sets the limit)"
+    )
+
+
+class Refused(Exception):
+    """A request refused while its body was read (too large, too slow)."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status, self.message = status, message
 
 
-async def _error(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
+async def error(
+    send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer with a JSON error body, `{"error": message}` (and `extra` headers)."""
+    body = json.dumps({"error": message}, ensure_ascii=False, separators=(",", ":")).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
+    )
     await send({"type": "http.response.body", "body": body})
 
 

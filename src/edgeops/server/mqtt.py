@@ -62,6 +62,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from edgeops.data.commit_process import CommitProcess
 from edgeops.data.ingest import Destination, Ingestor, Outcome, Upload
 from edgeops.errors import InvalidInput, StorageUnavailable
 from edgeops.server.mqtt_client import Connection, Message, ProtocolError, Reply, Settings
@@ -194,7 +195,7 @@ class _Batch:
 class MqttBridge:
     """Subscribes to the devices' data topics on a broker and ingests what they publish."""
 
-    def __init__(self, ws: Workspace, ingestor: Ingestor, url: str) -> None:
+    def __init__(self, ws: Workspace, ingestor: Ingestor | CommitProcess, url: str) -> None:
         self.ws, self.ingestor = ws, ingestor
         self.broker = parse_broker_url(url)
         self._projects = _ProjectCache(ws._sessions, PROJECT_CACHE_S)

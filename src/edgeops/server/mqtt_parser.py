@@ -9,8 +9,6 @@ same way, each exactly what `data.ingest.prepare` made, ready for `Ingestor.subm
 
 import contextlib
 import copyreg
-import multiprocessing
-import pickle
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -18,7 +16,9 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
 
+from edgeops.data.commit_process import forkserver
 from edgeops.data.ingest import Destination, Upload, prepare
+from edgeops.errors import portable
 
 Work = list[tuple[Destination, list[Upload]]]
 JOIN_TIMEOUT_S = 5.0
@@ -30,10 +30,7 @@ class Parser:
     an event loop to watch for results."""
 
     def __init__(self) -> None:
-        # Not a fork of this threaded server: a fork of a small server process that has this
-        # module imported (a new interpreter would take seconds to import edgeops each time).
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
+        context = forkserver()
         self._pipe, child = context.Pipe()
         self._process = context.Process(
             target=_serve, args=(child,), name="edgeops-mqtt-parser", daemon=True
@@ -98,15 +95,6 @@ def _fresh_future(_future: Future[Any]) -> tuple[Callable[[], Future[Any]], tupl
     return Future, ()
 
 
-def _portable(exc: Exception) -> Exception:
-    """`exc`, or a RuntimeError saying what it was when it cannot cross the pipe."""
-    try:
-        pickle.dumps(exc)
-    except Exception:
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
-    return exc
-
-
 def _serve(pipe: Connection) -> None:
     """The child's loop: parse each batch of work until the bridge closes the pipe."""
     # A job carries the future its caller waits on; across processes it travels as a new one.
@@ -121,5 +109,5 @@ def _serve(pipe: Connection) -> None:
             try:
                 results.append(prepare(destination, [Upload(*fields) for fields in uploads]))
             except Exception as exc:  # the bridge answers it as it would in its own process
-                results.append(_portable(exc))
+                results.append(portable(exc))
         pipe.send(results)

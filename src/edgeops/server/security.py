@@ -41,28 +41,30 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
-        secure = self.tls or scope.get("scheme") == "https"
-        api = path.startswith(_NOT_CACHED)
-        csp = (
-            _API_CSP if api else _DOCS_CSP if path.startswith(("/docs", "/redoc")) else _STUDIO_CSP
-        )
+        extra = headers_for(scope, self.tls)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                extra = list(_ALWAYS)
-                extra.append((b"content-security-policy", csp))
-                if api:
-                    extra.append((b"cache-control", b"no-store"))
-                if secure:
-                    extra.append((b"strict-transport-security", HSTS.encode()))
                 headers += [(name, value) for name, value in extra if name not in present]
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def headers_for(scope: Scope, tls: bool) -> list[tuple[bytes, bytes]]:
+    """The security headers of the response to the request in `scope`."""
+    path: str = scope.get("path", "")
+    api = path.startswith(_NOT_CACHED)
+    csp = _API_CSP if api else _DOCS_CSP if path.startswith(("/docs", "/redoc")) else _STUDIO_CSP
+    headers = [*_ALWAYS, (b"content-security-policy", csp)]
+    if api:
+        headers.append((b"cache-control", b"no-store"))
+    if tls or scope.get("scheme") == "https":
+        headers.append((b"strict-transport-security", HSTS.encode()))
+    return headers
 
 
 def harden(app: FastAPI, *, tls: bool = False, cors_origins: Sequence[str] = ()) -> None:

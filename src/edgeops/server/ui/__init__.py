@@ -11,7 +11,7 @@ from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from edgeops.errors import Conflict, EdgeopsError, InvalidInput, NotFound
+from edgeops.errors import EdgeopsError
 from edgeops.server.limits import RateLimiter
 from edgeops.server.ui import (
     automation,
@@ -46,8 +46,6 @@ ROUTERS: tuple[APIRouter, ...] = tuple(
 
 LOGIN_RATE, LOGIN_BURST = 1 / 3, 20  # sign-in attempts a second per client address; burst
 
-_STATUS = ((NotFound, 404), (InvalidInput, 400), (Conflict, 409))
-
 
 def mount(app: FastAPI) -> None:
     """Add the studio to `app`: its pages, its static files, and HTML errors for its requests
@@ -72,8 +70,8 @@ def mount(app: FastAPI) -> None:
     async def edgeops_error(request: Request, exc: Exception) -> Response:
         if not _studio(request):
             return await _answer(api_edgeops, request, exc)
-        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-        return error_page(request, status, str(exc))
+        assert isinstance(exc, EdgeopsError)
+        return error_page(request, exc.http_status, str(exc))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         if not _studio(request):

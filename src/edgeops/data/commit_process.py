@@ -1,0 +1,231 @@
+"""The server's group committer in a process of its own.
+
+A server process answers HTTP requests and parses uploads on its event loop; the group commit
+(rows, audit, pack writes, the syncs) is about as much work again. In one process both take
+turns on one interpreter lock, so a server could not use a second core for ingestion. Here the
+committer (an `Ingestor`) runs in a child process: the server sends each parsed job over a
+socket pair, and the child answers once per group commit, after it is durable.
+
+If the child dies, the uploads it had not answered get a `StorageUnavailable` (HTTP 503: send
+again; samples are deduplicated by content, so a resend of one that was stored is harmless),
+and the next upload starts a new child. If the server dies, the child reads the end of its
+socket, commits what it has, and ends.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import multiprocessing
+import os
+import pickle
+import threading
+from concurrent.futures import Future
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext
+from typing import Any
+
+from edgeops.config import Settings
+from edgeops.data.ingest import (
+    Destination,
+    IngestJob,
+    Ingestor,
+    Outcome,
+    Upload,
+    answer_callers,
+    prepare,
+)
+from edgeops.errors import StorageUnavailable, portable
+
+# Modules the fork server imports once, so that its children start without importing edgeops.
+FORKSERVER_PRELOAD = [__name__, "edgeops.server.mqtt_parser"]
+STOP = b""  # the server's last message: commit what is queued, answer, end
+JOIN_TIMEOUT_S = 60.0
+
+
+def forkserver() -> ForkServerContext:
+    """The multiprocessing context for edgeops' child processes: forks of a small server process
+    with edgeops imported, not of the threaded server (unsafe) nor new interpreters (slow)."""
+    context = multiprocessing.get_context("forkserver")
+    assert isinstance(context, ForkServerContext)
+    context.set_forkserver_preload(FORKSERVER_PRELOAD)
+    return context
+
+
+class CommitProcess:
+    """The `Ingestor` interface the server uses (`submit_async`, `submit`, `close`), with the
+    committing done in a child process for the workspace `settings` (started by `start`, or by
+    the first upload)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._child: _Child | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        with self._lock:
+            self._running()
+
+    def submit_async(self, job: IngestJob) -> "asyncio.Future[list[Outcome]]":
+        """As `Ingestor.submit_async`: call it on the event loop with a job made by `prepare`."""
+        waiter: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        if job.rows:
+            job.waiter = waiter
+            self._send(job)
+        else:
+            waiter.set_result(job.outcomes)
+        return waiter
+
+    def submit(self, destination: Destination, uploads: list[Upload]) -> "Future[list[Outcome]]":
+        """As `Ingestor.submit`: parse here, the future gives the outcomes once durable."""
+        job = prepare(destination, uploads)
+        if job.rows:
+            self._send(job)
+        else:
+            job.future.set_result(job.outcomes)
+        return job.future
+
+    def close(self) -> None:
+        """Let the child commit what it was sent and answer it, then end it."""
+        with self._lock:
+            self._closed, child, self._child = True, self._child, None
+        if child is not None:
+            child.close()
+
+    def pid(self) -> int | None:
+        """The child's process id (None before it started), for tests that end it."""
+        return self._child.pid if self._child is not None else None
+
+    def _send(self, job: IngestJob) -> None:
+        with self._lock:
+            child = self._running()
+            token = child.expect(job)
+        child.send(token, job)
+
+    def _running(self) -> "_Child":
+        if self._closed:
+            raise StorageUnavailable("the server is shutting down; send the uploads again")
+        if self._child is None or not self._child.alive:
+            self._child = _Child(self._settings)
+        return self._child
+
+
+class _Child:
+    """One child process, the jobs sent to it and not yet answered, and the thread that reads
+    its answers."""
+
+    def __init__(self, settings: Settings) -> None:
+        context = forkserver()
+        self._connection, theirs = context.Pipe()
+        self._process = context.Process(
+            target=_serve,
+            args=(theirs, settings, dict(os.environ)),  # the fork server's may be older
+            name="edgeops-committer",
+            daemon=True,
+        )
+        self._process.start()
+        theirs.close()
+        self.pid = self._process.pid
+        self._lock = threading.Lock()  # the pending jobs and `alive`
+        self._send_lock = threading.Lock()
+        self._pending: dict[int, IngestJob] = {}
+        self._tokens = itertools.count()
+        self.alive = True
+        self._reader = threading.Thread(
+            target=self._read, name="edgeops-commit-answers", daemon=True
+        )
+        self._reader.start()
+
+    def expect(self, job: IngestJob) -> int:
+        """Register `job` for an answer; a job registered while alive is answered, by the child
+        or, if it dies, with an error."""
+        with self._lock:
+            token = next(self._tokens)
+            self._pending[token] = job
+            return token
+
+    def send(self, token: int, job: IngestJob) -> None:
+        # The destination crosses as a tuple: pickling a dataclass costs several times as much.
+        message = (token, _fields(job.destination), job.rows, job.blobs)
+        data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+        with self._send_lock, contextlib.suppress(OSError):  # gone: `_read` answers the job
+            self._connection.send_bytes(data)
+
+    def close(self) -> None:
+        with self._send_lock, contextlib.suppress(OSError):
+            self._connection.send_bytes(STOP)
+        self._reader.join(JOIN_TIMEOUT_S)
+        self._process.join(JOIN_TIMEOUT_S)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._connection.close()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                tokens, results, error = pickle.loads(self._connection.recv_bytes())
+            except (EOFError, OSError):
+                break
+            with self._lock:
+                group = [self._pending.pop(token) for token in tokens]
+            answer_callers(group, results, error)
+        with self._lock:
+            self.alive = False
+            forsaken = list(self._pending.values())
+            self._pending.clear()
+        if forsaken:
+            answer_callers(
+                forsaken,
+                None,
+                StorageUnavailable(
+                    "the committer process ended before it answered; these uploads may not "
+                    "have been stored, send them again"
+                ),
+            )
+
+
+def _fields(destination: Destination) -> tuple[Any, ...]:
+    return tuple(getattr(destination, name) for name in Destination.__dataclass_fields__)
+
+
+def _serve(connection: Connection, settings: Settings, environ: dict[str, str]) -> None:
+    """The child: queue each job it is sent for the committer until the server stops or goes."""
+    from edgeops.governance.encryption import DatabaseKeyRing, master_key_path
+    from edgeops.store import db
+    from edgeops.store.crypt import SealedBlobStore
+
+    os.environ.clear()
+    os.environ.update(environ)
+    engine = db.create_db_engine(settings.resolved_database_url())
+    keys = DatabaseKeyRing(engine, master_key_path(settings.home))
+    tokens: dict[int, int] = {}  # id of a job → the server's token for it
+
+    def answer(
+        group: list[IngestJob],
+        results: list[dict[int, int | str]] | None,
+        error: Exception | None,
+    ) -> None:
+        message = ([tokens.pop(id(job)) for job in group], results, error and portable(error))
+        data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+        with contextlib.suppress(OSError):  # the server is gone; nobody waits
+            connection.send_bytes(data)
+
+    blobs = SealedBlobStore(settings.resolved_blob_url(), keys)
+    ingestor = Ingestor(db.session_factory(engine), blobs, answer=answer)
+    try:
+        while True:
+            try:
+                data = connection.recv_bytes()
+            except (EOFError, OSError):
+                break
+            if data == STOP:
+                break
+            token, fields, rows, job_blobs = pickle.loads(data)
+            job = IngestJob(Destination(*fields), rows, job_blobs)
+            tokens[id(job)] = token
+            ingestor.put(job)
+    finally:
+        ingestor.close()
+        connection.close()
+        engine.dispose()

@@ -1,0 +1,141 @@
+"""The committer in its own process: answers after commit, survives its child's death, ends
+when its server dies, and commits everything it was sent before it closes."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeops.data.commit_process import CommitProcess
+from edgeops.data.formats.ei import sign_ei
+from edgeops.data.ingest import Destination, Outcome, Upload, prepare
+from edgeops.errors import StorageUnavailable
+from edgeops.workspace import Workspace
+
+KEY = "commit-process-key"
+
+
+def _file(seed: int) -> bytes:
+    values = np.random.default_rng(seed).normal(size=(10, 3)).astype(np.float32)
+    payload = {
+        "device_name": "dev-1",
+        "device_type": "TEST",
+        "interval_ms": 10,
+        "sensors": [{"name": f"acc{a}", "units": "m/s2"} for a in "XYZ"],
+        "values": values.tolist(),
+    }
+    return sign_ei(payload, KEY)
+
+
+def _destination(ws: Workspace, **rules: bool) -> Destination:
+    project = ws.projects.get("test")
+    return Destination(project.id, "tester", "test", "training", KEY, False, **rules)
+
+
+@pytest.fixture
+def committer(ws: Workspace) -> Iterator[CommitProcess]:
+    process = CommitProcess(ws.settings)
+    yield process
+    process.close()
+
+
+def _gone(pid: int, within_s: float) -> bool:
+    """Whether the process ended within `within_s` (a zombie, not yet reaped, has ended)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_uploads_are_committed_in_the_child_and_answered(
+    ws: Workspace, committer: CommitProcess
+) -> None:
+    destination = _destination(ws, disallow_duplicates=True)
+    files = [_file(i) for i in range(20)]
+    futures = [committer.submit(destination, [Upload(f"{i}.json", f)]) for i, f in enumerate(files)]
+    futures.append(committer.submit(destination, [Upload("bad.json", b"{not json")]))
+    outcomes = [future.result(timeout=60)[0] for future in futures]
+    assert committer.pid() not in (None, os.getpid())
+    stored = {s.id: s for s in ws.data.samples(project="test")}
+    assert sorted(o.sample_id for o in outcomes[:20]) == sorted(stored)  # type: ignore[type-var]
+    assert outcomes[-1].sample_id is None and "JSON" in (outcomes[-1].error or "")
+    sample = stored[outcomes[0].sample_id]  # type: ignore[index]
+    assert ws.data.original(sample) == files[0]  # its blobs are readable from here
+    (again,) = committer.submit(destination, [Upload("0.json", files[0])]).result(timeout=60)
+    assert again.sample_id is None and "already holds this data" in (again.error or "")
+    assert ws.audit.verify().ok
+
+
+def test_submit_async_answers_on_the_event_loop(ws: Workspace, committer: CommitProcess) -> None:
+    destination = _destination(ws)
+
+    async def upload() -> list[list[Outcome]]:
+        jobs = [prepare(destination, [Upload(f"{i}.json", _file(i))]) for i in range(8)]
+        return await asyncio.gather(*(committer.submit_async(job) for job in jobs))
+
+    answers = asyncio.run(upload())
+    ids = [outcomes[0].sample_id for outcomes in answers]
+    assert None not in ids and len(set(ids)) == 8
+    assert len(ws.data.samples(project="test")) == 8
+
+
+def test_a_dead_child_fails_what_it_held_and_the_next_upload_starts_another(
+    ws: Workspace, committer: CommitProcess
+) -> None:
+    destination = _destination(ws)
+    committer.submit(destination, [Upload("0.json", _file(0))]).result(timeout=60)
+    first = committer.pid()
+    assert first is not None
+    os.kill(first, signal.SIGSTOP)  # the next upload waits in it...
+    waiting = committer.submit(destination, [Upload("1.json", _file(1))])
+    os.kill(first, signal.SIGKILL)  # ...and is never answered by it
+    with pytest.raises(StorageUnavailable, match="send them again"):
+        waiting.result(timeout=60)
+    (outcome,) = committer.submit(destination, [Upload("2.json", _file(2))]).result(timeout=60)
+    assert outcome.sample_id is not None and committer.pid() not in (None, first)
+
+
+def test_close_commits_everything_sent_before(ws: Workspace) -> None:
+    committer = CommitProcess(ws.settings)
+    destination = _destination(ws)
+    futures = [committer.submit(destination, [Upload(f"{i}.json", _file(i))]) for i in range(50)]
+    child = committer.pid()
+    committer.close()
+    assert all(f.done() and f.result()[0].sample_id is not None for f in futures)
+    assert len(ws.data.samples(project="test")) == 50
+    assert child is not None and _gone(child, 10)
+    with pytest.raises(StorageUnavailable, match="shutting down"):
+        committer.submit(destination, [Upload("late.json", _file(99))])
+
+
+def test_the_child_ends_when_its_server_is_killed(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    Workspace(home).projects.create("test")
+    script = (
+        "import sys, time\n"
+        "from edgeops.data.commit_process import CommitProcess\n"
+        "from edgeops.workspace import Workspace\n"
+        f"process = CommitProcess(Workspace({str(home)!r}).settings)\n"
+        "process.start()\n"
+        "print(process.pid(), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    child = int(server.stdout.readline())
+    server.kill()
+    server.wait()
+    assert _gone(child, 20)
