@@ -3,6 +3,7 @@
 import asyncio
 import json
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -103,14 +104,14 @@ def test_jobs_committed_together_share_one_transaction_and_one_event_per_caller(
     alice, bob = _destination(ws, "alice"), _destination(ws, "bob")
     jobs = []
     for destination, seeds in ((alice, [10, 11]), (bob, [12]), (alice, [13]), (bob, [10])):
-        job = IngestJob(destination, {})
+        job = IngestJob(destination, {}, future=Future())
         for index, seed in enumerate(seeds):
             job.rows[index], blobs = parse_upload(Upload(f"{seed}.json", _file(seed)), destination)
             job.blobs.update(blobs)
             job.outcomes.append(Outcome(f"{seed}.json"))
         jobs.append(job)
     ingestor._commit(jobs)
-    results = [job.future.result(timeout=30) for job in jobs]
+    results = [job.future.result(timeout=30) for job in jobs if job.future]
     ids = [[outcome.sample_id for outcome in outcomes] for outcomes in results]
     assert ids[3] == [ids[0][0]]  # bob's copy of alice's first file is the same sample
     assert len({i for row in ids for i in row}) == 4
@@ -128,12 +129,16 @@ def test_a_failed_commit_stores_nothing_and_tells_every_caller(
 ) -> None:
     destination = _destination(ws)
     gone = Destination(**{**destination.__dict__, "project_id": 10_000})  # no such project
-    ok_job, bad_job = IngestJob(destination, {}), IngestJob(gone, {})
+    ok_job, bad_job = (
+        IngestJob(destination, {}, future=Future()),
+        IngestJob(gone, {}, future=Future()),
+    )
     for job, seed in ((ok_job, 20), (bad_job, 21)):
         job.rows[0], job.blobs = parse_upload(Upload("x.json", _file(seed)), job.destination)
         job.outcomes.append(Outcome("x.json"))
     ingestor._commit([ok_job, bad_job])
     for job in (ok_job, bad_job):
+        assert job.future is not None
         with pytest.raises(StorageUnavailable, match=r"(?i)foreign key.*nothing was kept"):
             job.future.result(timeout=30)
     assert ws.data.samples(project="test") == []
@@ -162,8 +167,9 @@ def test_an_encrypted_projects_blobs_are_staged_then_sealed(ws: Workspace) -> No
     with ws.session() as session:
         encryption.enable(ws, session, ws.projects.get("test"))
     ingestor = Ingestor(ws._sessions, ws.blobs, move_every_s=0.05)
+    data = _file(31)  # once: a signed file carries the second it was signed in
     try:
-        [outcome] = ingestor.ingest(_destination(ws), [Upload("a.json", _file(31))])
+        [outcome] = ingestor.ingest(_destination(ws), [Upload("a.json", data)])
     finally:
         ingestor.close()
     sample = ws.data.get(outcome.sample_id)  # type: ignore[arg-type]
@@ -171,7 +177,7 @@ def test_an_encrypted_projects_blobs_are_staged_then_sealed(ws: Workspace) -> No
         assert session.scalar(select(func.count()).select_from(PackedBlob)) == 0
     stored = Path(ws.blobs.path(sample.original_hash)).read_bytes()
     assert stored.startswith(crypt.MAGIC)
-    assert ws.data.original(sample) == _file(31)
+    assert ws.data.original(sample) == data
 
 
 def test_event_loop_callers_get_their_own_outcomes_once_committed(

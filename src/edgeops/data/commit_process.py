@@ -79,11 +79,13 @@ class CommitProcess:
     def submit(self, destination: Destination, uploads: list[Upload]) -> "Future[list[Outcome]]":
         """As `Ingestor.submit`: parse here, the future gives the outcomes once durable."""
         job = prepare(destination, uploads)
+        future: Future[list[Outcome]] = Future()
+        job.future = future
         if job.rows:
             self._send(job)
         else:
-            job.future.set_result(job.outcomes)
-        return job.future
+            future.set_result(job.outcomes)
+        return future
 
     def close(self) -> None:
         """Let the child commit what it was sent and answer it, then end it."""

@@ -82,8 +82,9 @@ class IngestJob:
     rows: dict[int, dict[str, Any]]  # outcome index → row
     blobs: dict[str, bytes] = field(default_factory=dict)  # digest → bytes, staged with the rows
     outcomes: list[Outcome] = field(default_factory=list)
-    future: "Future[list[Outcome]]" = field(default_factory=Future)
-    # Set by `submit_async`: the outcomes go to this event-loop future instead of `future`.
+    # How the caller waits: a thread on `future` (set by `submit`), an event loop on `waiter`
+    # (set by `submit_async`); neither for jobs answered by an `Answer` of their own.
+    future: "Future[list[Outcome]] | None" = None
     waiter: "asyncio.Future[list[Outcome]] | None" = None
 
 
@@ -207,11 +208,13 @@ class Ingestor:
         """Parse `uploads` here and hand them to the committer: the future gives their outcomes
         once they are durable. Raises what the commit raised, and then nothing is stored."""
         job = prepare(destination, uploads)
+        future: Future[list[Outcome]] = Future()
+        job.future = future
         if job.rows:
             self._jobs.put(job)
         else:
-            job.future.set_result(job.outcomes)
-        return job.future
+            future.set_result(job.outcomes)
+        return future
 
     def put(self, job: IngestJob) -> None:
         """Queue a job made by `prepare` (one with rows) for the next group commit."""
@@ -371,6 +374,8 @@ def _settle(group: list[IngestJob], error: Exception | None) -> None:
     for job in group:
         if job.waiter is not None:
             on_loops[job.waiter.get_loop()].append(job)
+        elif job.future is None:
+            continue
         elif error is not None:
             job.future.set_exception(error)
         else:

@@ -8,11 +8,8 @@ same way, each exactly what `data.ingest.prepare` made, ready for `Ingestor.subm
 """
 
 import contextlib
-import copyreg
 import threading
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -91,14 +88,8 @@ class Parser:
         self._process.join()
 
 
-def _fresh_future(_future: Future[Any]) -> tuple[Callable[[], Future[Any]], tuple[()]]:
-    return Future, ()
-
-
 def _serve(pipe: Connection) -> None:
     """The child's loop: parse each batch of work until the bridge closes the pipe."""
-    # A job carries the future its caller waits on; across processes it travels as a new one.
-    copyreg.pickle(Future, _fresh_future)
     while True:
         try:
             work: list[tuple[Destination, list[tuple[Any, ...]]]] = pipe.recv()

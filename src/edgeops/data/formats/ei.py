@@ -260,12 +260,15 @@ def _numeric_rows(values: list[Any], n_sensors: int) -> np.ndarray | None:
     plain numbers (what devices send), checked in a few C-speed passes; None for anything
     else, which `_checked_rows` then examines to say what is wrong."""
     try:
-        if not set(map(type, chain.from_iterable(values))) <= _NUMBER_TYPES:
+        if set(map(len, values)) != {n_sensors}:
             return None
-        wide = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError, OverflowError):  # a row is no list, ragged rows, huge ints
+        flat = list(chain.from_iterable(values))
+        if not set(map(type, flat)) <= _NUMBER_TYPES:
+            return None
+        # From the flat list: numpy reads it in a third of the time it takes for nested rows.
+        return np.array(flat, dtype=np.float64).reshape(len(values), n_sensors)
+    except (TypeError, ValueError, OverflowError):  # a row is no list, huge ints
         return None
-    return wide if wide.shape == (len(values), n_sensors) else None
 
 
 def _checked_rows(values: list[Any], n_sensors: int) -> np.ndarray:

@@ -1,6 +1,6 @@
 """One entry point for importing a file: pick the format from the extension, enforce the size."""
 
-from pathlib import PurePath
+import os
 
 from edgeops.data.formats import ParsedSample
 from edgeops.data.formats.csv import parse_csv
@@ -16,7 +16,7 @@ def detect_extension(name: str, data: bytes) -> str:
     """The extension that fits the bytes. Uploaders mislabel acquisition files (the EI Python
     SDK names JSON `.cbor`-typed, devices send CBOR as `.json`), so JSON versus CBOR, and any
     file without a known extension, is decided by the content."""
-    extension = PurePath(name).suffix.lower()
+    extension = os.path.splitext(name)[1].lower()
     if extension in (".json", ".cbor") or extension not in SUPPORTED_EXTENSIONS:
         head = data.lstrip()[:1]
         if head == b"{":
