@@ -23,6 +23,23 @@ def test_appended_blobs_read_back_from_where_the_writer_says(tmp_path: Path) -> 
     writer.close()
 
 
+def test_a_pack_grows_ahead_in_zeros_and_is_cut_to_its_blobs_on_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(packs, "GROW_BYTES", 1000)
+    writer = PackWriter(tmp_path)
+    places = writer.append(_blobs(b"a" * 600))
+    places += writer.append(_blobs(b"b" * 300))  # fits in the zeros ahead
+    [pack] = tmp_path.glob("*.pack")
+    assert pack.stat().st_size == 1000  # grown once, not by each append
+    places += writer.append(_blobs(b"c" * 2500))  # more than one step ahead at once
+    assert pack.stat().st_size == 3400
+    for digest, name, start, size in places:  # readable before close, as after a crash
+        assert sha256(packs.read(tmp_path, name, start, size, digest)) == digest
+    writer.close()
+    assert pack.stat().st_size == 600 + 300 + 2500
+
+
 def test_a_damaged_or_missing_pack_is_an_error_not_wrong_bytes(tmp_path: Path) -> None:
     writer = PackWriter(tmp_path)
     [(digest, name, start, size)] = writer.append(_blobs(b"sensor data"))
