@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import pickle
 import threading
+import traceback
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
@@ -191,6 +192,14 @@ def _fields(destination: Destination) -> tuple[Any, ...]:
     return tuple(getattr(destination, name) for name in Destination.__dataclass_fields__)
 
 
+def _die(args: threading.ExceptHookArgs) -> None:
+    """A thread of the child failed: end the child, whose server then answers what it held
+    with an error and starts another, rather than leave every upload waiting for a committer
+    that is gone."""
+    traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback)
+    os._exit(70)
+
+
 def _serve(connection: Connection, settings: Settings, environ: dict[str, str]) -> None:
     """The child: queue each job it is sent for the committer until the server stops or goes."""
     from edgeops.governance.encryption import DatabaseKeyRing, master_key_path
@@ -199,6 +208,7 @@ def _serve(connection: Connection, settings: Settings, environ: dict[str, str]) 
 
     os.environ.clear()
     os.environ.update(environ)
+    threading.excepthook = _die
     engine = db.create_db_engine(settings.resolved_database_url())
     keys = DatabaseKeyRing(engine, master_key_path(settings.home))
     tokens: dict[int, int] = {}  # id of a job → the server's token for it
