@@ -92,22 +92,28 @@ def ws(tmp_path: Path, database_url: str) -> Iterator[Workspace]:
 KEY = "test-hmac-key"
 
 
+def ei_file(seed: int, key: str = KEY, steps: int = 20) -> bytes:
+    """An EI JSON file signed with `key`: `steps` rows of 3 axes; `seed` sets the values (the
+    signature carries the second it was made in, so the bytes may differ from call to call)."""
+    values = np.random.default_rng(seed).normal(size=(steps, 3)).astype(np.float32)
+    payload = {
+        "device_name": "dev-1",
+        "device_type": "TEST",
+        "interval_ms": 10,
+        "sensors": [{"name": f"acc{a}", "units": "m/s2"} for a in "XYZ"],
+        "values": values.tolist(),
+    }
+    return sign_ei(payload, key)
+
+
 @pytest.fixture
 def write_ei(tmp_path: Path) -> Callable[..., Path]:
-    """Write an EI JSON file signed with KEY: `steps` rows of 3 axes; `seed` sets the values."""
+    """Write `ei_file(seed, KEY, steps)` to `folder/name`."""
 
     def write(name: str, seed: int, steps: int = 20, folder: str = "in") -> Path:
-        values = np.random.default_rng(seed).normal(size=(steps, 3)).astype(np.float32)
-        payload = {
-            "device_name": "dev-1",
-            "device_type": "TEST",
-            "interval_ms": 10,
-            "sensors": [{"name": f"acc{a}", "units": "m/s2"} for a in "XYZ"],
-            "values": values.tolist(),
-        }
         path = tmp_path / folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(sign_ei(payload, KEY))
+        path.write_bytes(ei_file(seed, KEY, steps))
         return path
 
     return write

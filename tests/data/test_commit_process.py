@@ -10,11 +10,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
+from tests.conftest import ei_file
 
 from edgeops.data.commit_process import CommitProcess
-from edgeops.data.formats.ei import sign_ei
 from edgeops.data.ingest import Destination, Outcome, Upload, prepare
 from edgeops.errors import StorageUnavailable
 from edgeops.workspace import Workspace
@@ -23,15 +22,7 @@ KEY = "commit-process-key"
 
 
 def _file(seed: int) -> bytes:
-    values = np.random.default_rng(seed).normal(size=(10, 3)).astype(np.float32)
-    payload = {
-        "device_name": "dev-1",
-        "device_type": "TEST",
-        "interval_ms": 10,
-        "sensors": [{"name": f"acc{a}", "units": "m/s2"} for a in "XYZ"],
-        "values": values.tolist(),
-    }
-    return sign_ei(payload, KEY)
+    return ei_file(seed, KEY, steps=10)
 
 
 def _destination(ws: Workspace, **rules: bool) -> Destination:

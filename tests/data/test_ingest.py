@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import ei_file
 
-from edgeops.data.formats.ei import sign_ei
 from edgeops.data.ingest import (
     Destination,
     IngestJob,
@@ -30,15 +30,7 @@ KEY = "ingest-test-key"
 
 
 def _file(seed: int) -> bytes:
-    values = np.random.default_rng(seed).normal(size=(10, 3)).astype(np.float32)
-    payload = {
-        "device_name": "dev-1",
-        "device_type": "TEST",
-        "interval_ms": 10,
-        "sensors": [{"name": f"acc{a}", "units": "m/s2"} for a in "XYZ"],
-        "values": values.tolist(),
-    }
-    return sign_ei(payload, KEY)
+    return ei_file(seed, KEY, steps=10)
 
 
 @pytest.fixture
