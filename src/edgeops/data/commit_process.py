@@ -101,14 +101,24 @@ class CommitProcess:
 
     def _send(self, job: IngestJob) -> None:
         with self._lock:
-            child = self._running()
-            token = child.expect(job)
+            for _attempt in range(2):  # the child may have just died: then a new one
+                child = self._running()
+                token = child.expect(job)
+                if token is not None:
+                    break
+            else:
+                raise StorageUnavailable(
+                    "the committer process keeps ending (see the server's log); nothing was "
+                    "stored, send the uploads again"
+                )
         child.send(token, job)
 
     def _running(self) -> "_Child":
         if self._closed:
             raise StorageUnavailable("the server is shutting down; send the uploads again")
         if self._child is None or not self._child.alive:
+            if self._child is not None:
+                self._child.discard()
             self._child = _Child(self._settings)
         return self._child
 
@@ -139,10 +149,12 @@ class _Child:
         )
         self._reader.start()
 
-    def expect(self, job: IngestJob) -> int:
-        """Register `job` for an answer; a job registered while alive is answered, by the child
-        or, if it dies, with an error."""
+    def expect(self, job: IngestJob) -> int | None:
+        """Register `job` for an answer, by the child or, if it dies, with an error; None when
+        it is dead already."""
         with self._lock:
+            if not self.alive:
+                return None
             token = next(self._tokens)
             self._pending[token] = job
             return token
@@ -163,6 +175,11 @@ class _Child:
             self._process.kill()
             self._process.join()
         self._connection.close()
+
+    def discard(self) -> None:
+        """Let go of a child that died."""
+        self._connection.close()
+        self._process.join(0)
 
     def _read(self) -> None:
         while True:
