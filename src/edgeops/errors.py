@@ -1,6 +1,8 @@
 """The error hierarchy: every failure a user can cause has a type here and a message that says
 what is wrong and how to fix it."""
 
+import pickle
+
 
 class EdgeopsError(Exception):
     """Base of everything edgeops raises on purpose. `exit_code` follows the CLI contract,
@@ -46,8 +48,6 @@ class StorageUnavailable(EdgeopsError):
 def portable(exc: Exception) -> Exception:
     """`exc`, or a RuntimeError saying what it was when it cannot be pickled (to cross to
     another process)."""
-    import pickle
-
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:

@@ -12,7 +12,6 @@ and the next upload starts a new child. If the server dies, the child reads the 
 socket, commits what it has, and ends.
 """
 
-import asyncio
 import contextlib
 import itertools
 import multiprocessing
@@ -20,21 +19,12 @@ import os
 import pickle
 import threading
 import traceback
-from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from typing import Any
 
 from edgeops.config import Settings
-from edgeops.data.ingest import (
-    Destination,
-    IngestJob,
-    Ingestor,
-    Outcome,
-    Upload,
-    answer_callers,
-    prepare,
-)
+from edgeops.data.ingest import Committer, Destination, IngestJob, Ingestor, answer_callers
 from edgeops.errors import StorageUnavailable, portable
 
 # Modules the fork server imports once, so that its children start without importing edgeops.
@@ -52,10 +42,9 @@ def forkserver() -> ForkServerContext:
     return context
 
 
-class CommitProcess:
-    """The `Ingestor` interface the server uses (`submit_async`, `submit`, `close`), with the
-    committing done in a child process for the workspace `settings` (started by `start`, or by
-    the first upload)."""
+class CommitProcess(Committer):
+    """A `Committer` whose committing is done by an `Ingestor` in a child process for the
+    workspace `settings` (started by `start`, or by the first upload)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -66,27 +55,6 @@ class CommitProcess:
     def start(self) -> None:
         with self._lock:
             self._running()
-
-    def submit_async(self, job: IngestJob) -> "asyncio.Future[list[Outcome]]":
-        """As `Ingestor.submit_async`: call it on the event loop with a job made by `prepare`."""
-        waiter: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
-        if job.rows:
-            job.waiter = waiter
-            self._send(job)
-        else:
-            waiter.set_result(job.outcomes)
-        return waiter
-
-    def submit(self, destination: Destination, uploads: list[Upload]) -> "Future[list[Outcome]]":
-        """As `Ingestor.submit`: parse here, the future gives the outcomes once durable."""
-        job = prepare(destination, uploads)
-        future: Future[list[Outcome]] = Future()
-        job.future = future
-        if job.rows:
-            self._send(job)
-        else:
-            future.set_result(job.outcomes)
-        return future
 
     def close(self) -> None:
         """Let the child commit what it was sent and answer it, then end it."""
@@ -99,7 +67,7 @@ class CommitProcess:
         """The child's process id (None before it started), for tests that end it."""
         return self._child.pid if self._child is not None else None
 
-    def _send(self, job: IngestJob) -> None:
+    def put(self, job: IngestJob) -> None:
         with self._lock:
             for _attempt in range(2):  # the child may have just died: then a new one
                 child = self._running()

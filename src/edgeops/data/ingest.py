@@ -1,6 +1,7 @@
 """Continuous ingestion: samples uploaded by devices and tools, made durable in group commits.
 
-Request threads parse uploads. One committer thread takes every request waiting at that moment
+Callers (the server's event loop, the MQTT bridge) parse uploads into jobs (`prepare`) and hand
+them to a `Committer`. One committer thread takes every job waiting at that moment
 as a group: it appends the group's blobs to a pack file and syncs it, inserts the rows, commits,
 and only then answers each request: two syncs per group make a whole group durable, and no file
 is created per sample (see `store.packs`). Where packs can't be used (object stores, projects
@@ -145,7 +146,43 @@ def prepare(destination: Destination, uploads: list[Upload]) -> IngestJob:
     return job
 
 
-class Ingestor:
+class Committer:
+    """What callers hand uploads to: `put` queues a job made by `prepare` (one with rows) for
+    the next group commit; its caller is answered through the job's `future` or `waiter`."""
+
+    def put(self, job: IngestJob) -> None:
+        raise NotImplementedError
+
+    def ingest(self, destination: Destination, uploads: list[Upload]) -> list[Outcome]:
+        """Parse, store and commit `uploads`; each gets a sample id or an error of its own."""
+        return self.submit(destination, uploads).result()
+
+    def submit(self, destination: Destination, uploads: list[Upload]) -> "Future[list[Outcome]]":
+        """Parse `uploads` here and hand them to the committer: the future gives their outcomes
+        once they are durable. Raises what the commit raised, and then nothing is stored."""
+        job = prepare(destination, uploads)
+        future: Future[list[Outcome]] = Future()
+        job.future = future
+        if job.rows:
+            self.put(job)
+        else:
+            future.set_result(job.outcomes)
+        return future
+
+    def submit_async(self, job: IngestJob) -> "asyncio.Future[list[Outcome]]":
+        """`submit` for the event loop, with a job made by `prepare`; call it on the loop. The
+        committer wakes the loop once per group, not once per request. Cancelling the returned
+        future does not cancel the commit."""
+        waiter: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        if job.rows:
+            job.waiter = waiter
+            self.put(job)
+        else:
+            waiter.set_result(job.outcomes)
+        return waiter
+
+
+class Ingestor(Committer):
     """Turns uploads into committed samples; `ingest` returns only once they are durable.
 
     Blobs are made durable in a pack, or staged in the database with their rows for a mover
@@ -200,37 +237,8 @@ class Ingestor:
             if stopping:
                 return
 
-    def ingest(self, destination: Destination, uploads: list[Upload]) -> list[Outcome]:
-        """Parse, store and commit `uploads`; each gets a sample id or an error of its own."""
-        return self.submit(destination, uploads).result()
-
-    def submit(self, destination: Destination, uploads: list[Upload]) -> "Future[list[Outcome]]":
-        """Parse `uploads` here and hand them to the committer: the future gives their outcomes
-        once they are durable. Raises what the commit raised, and then nothing is stored."""
-        job = prepare(destination, uploads)
-        future: Future[list[Outcome]] = Future()
-        job.future = future
-        if job.rows:
-            self._jobs.put(job)
-        else:
-            future.set_result(job.outcomes)
-        return future
-
     def put(self, job: IngestJob) -> None:
-        """Queue a job made by `prepare` (one with rows) for the next group commit."""
         self._jobs.put(job)
-
-    def submit_async(self, job: "IngestJob") -> "asyncio.Future[list[Outcome]]":
-        """`submit` for the event loop, with a job made by `prepare`; call it on the loop. The
-        committer wakes the loop once per group, not once per request. Cancelling the returned
-        future does not cancel the commit."""
-        waiter: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
-        if job.rows:
-            job.waiter = waiter
-            self._jobs.put(job)
-        else:
-            waiter.set_result(job.outcomes)
-        return waiter
 
     def _run(self) -> None:
         while True:

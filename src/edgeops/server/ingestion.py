@@ -16,7 +16,7 @@ INLINE_PARSE_BYTES = 64 * 1024
 async def ingest(
     request: Request, destination: Destination, uploads: list[Upload]
 ) -> list[Outcome]:
-    """Store `uploads` with the app's Ingestor; returns once they are durable (or refused).
+    """Store `uploads` with the app's committer; returns once they are durable (or refused).
     A request cancelled while it waits leaves its commit to go on."""
     ingestor = request.app.state.ingestor
     if sum(len(upload.data) for upload in uploads) <= INLINE_PARSE_BYTES:

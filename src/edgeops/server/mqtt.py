@@ -28,7 +28,7 @@ while parsing is that message's error (as over HTTP) and is answered `ok: false`
 Throughput: the connection's reader thread (`mqtt_client`) takes everything the socket holds at
 once and groups it by sender (project, device); a child process (`mqtt_parser`) parses each
 sender's messages into one job, on the second core; an event loop hands the jobs to the
-Ingestor (`submit_async`), which stores what is waiting in one group commit; the loop then
+committer (`submit_async`), which stores what is waiting in one group commit; the loop then
 publishes the group's replies and PUBACKs in one write. No thread waits per message. Should
 the parser process die, the bridge parses in its own process from then on. The broker never
 has more than `RECEIVE_MAXIMUM` unacknowledged messages in flight to the bridge
@@ -62,8 +62,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from edgeops.data.commit_process import CommitProcess
-from edgeops.data.ingest import Destination, Ingestor, Outcome, Upload
+from edgeops.data.ingest import Committer, Destination, Outcome, Upload
 from edgeops.errors import InvalidInput, StorageUnavailable
 from edgeops.server.mqtt_client import Connection, Message, ProtocolError, Reply, Settings
 from edgeops.server.mqtt_parser import Parser, Work
@@ -195,7 +194,7 @@ class _Batch:
 class MqttBridge:
     """Subscribes to the devices' data topics on a broker and ingests what they publish."""
 
-    def __init__(self, ws: Workspace, ingestor: Ingestor | CommitProcess, url: str) -> None:
+    def __init__(self, ws: Workspace, ingestor: Committer, url: str) -> None:
         self.ws, self.ingestor = ws, ingestor
         self.broker = parse_broker_url(url)
         self._projects = _ProjectCache(ws._sessions, PROJECT_CACHE_S)

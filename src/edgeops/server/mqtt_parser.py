@@ -4,7 +4,7 @@ Parsing (JSON, the signature, the values, two hashes) is most of what a message 
 Python process runs one thread at a time: parsed beside the committer, messages leave it
 waiting for its turn. In a process of its own the parsing takes the second core. The bridge
 sends everything it read from the broker at once (one pipe message) and gets the jobs back the
-same way, each exactly what `data.ingest.prepare` made, ready for `Ingestor.submit_async`.
+same way, each exactly what `data.ingest.prepare` made, ready for `Committer.submit_async`.
 """
 
 import contextlib
