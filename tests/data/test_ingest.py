@@ -102,7 +102,7 @@ def test_jobs_committed_together_share_one_transaction_and_one_event_per_caller(
             job.blobs.update(blobs)
             job.outcomes.append(Outcome(f"{seed}.json"))
         jobs.append(job)
-    ingestor._commit(jobs)
+    ingestor.commit(jobs)
     results = [job.future.result(timeout=30) for job in jobs if job.future]
     ids = [[outcome.sample_id for outcome in outcomes] for outcomes in results]
     assert ids[3] == [ids[0][0]]  # bob's copy of alice's first file is the same sample
@@ -128,7 +128,7 @@ def test_a_failed_commit_stores_nothing_and_tells_every_caller(
     for job, seed in ((ok_job, 20), (bad_job, 21)):
         job.rows[0], job.blobs = parse_upload(Upload("x.json", _file(seed)), job.destination)
         job.outcomes.append(Outcome("x.json"))
-    ingestor._commit([ok_job, bad_job])
+    ingestor.commit([ok_job, bad_job])
     for job in (ok_job, bad_job):
         assert job.future is not None
         with pytest.raises(StorageUnavailable, match=r"(?i)foreign key.*nothing was kept"):

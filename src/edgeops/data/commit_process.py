@@ -186,7 +186,8 @@ def _die(args: threading.ExceptHookArgs) -> None:
 
 
 def _serve(connection: Connection, settings: Settings, environ: dict[str, str]) -> None:
-    """The child: queue each job it is sent for the committer until the server stops or goes."""
+    """The child: commit the jobs it is sent, a group at a time, until the server stops or
+    goes."""
     from edgeops.governance.encryption import DatabaseKeyRing, master_key_path
     from edgeops.store import db
     from edgeops.store.crypt import SealedBlobStore
@@ -209,20 +210,36 @@ def _serve(connection: Connection, settings: Settings, environ: dict[str, str]) 
             connection.send_bytes(data)
 
     blobs = SealedBlobStore(settings.resolved_blob_url(), keys)
-    ingestor = Ingestor(db.session_factory(engine), blobs, answer=answer)
+    ingestor = Ingestor(db.session_factory(engine), blobs, answer=answer, queued=False)
     try:
-        while True:
-            try:
-                data = connection.recv_bytes()
-            except (EOFError, OSError):
-                break
-            if data == STOP:
-                break
-            token, fields, rows, job_blobs = pickle.loads(data)
-            job = IngestJob(Destination(*fields), rows, job_blobs)
-            tokens[id(job)] = token
-            ingestor.put(job)
+        stop = False
+        while not stop:
+            group, stop = _gather(connection, ingestor.max_group)
+            for token, job in group:
+                tokens[id(job)] = token
+            if group:
+                ingestor.commit([job for _token, job in group])
     finally:
         ingestor.close()
         connection.close()
         engine.dispose()
+
+
+def _gather(connection: Connection, max_group: int) -> tuple[list[tuple[int, IngestJob]], bool]:
+    """The next group: a job (waiting for it), then every job already sent (no more than
+    `max_group` samples), with their tokens; True when the server stopped or went. Read here,
+    in the thread that commits: handing each job to a committer thread cost the process a
+    tenth of a millisecond per upload in thread switches."""
+    group: list[tuple[int, IngestJob]] = []
+    size = 0
+    while size < max_group and (not group or connection.poll()):
+        try:
+            data = connection.recv_bytes()
+        except (EOFError, OSError):
+            return group, True
+        if data == STOP:
+            return group, True
+        token, fields, rows, blobs = pickle.loads(data)
+        group.append((token, IngestJob(Destination(*fields), rows, blobs)))
+        size += len(rows)
+    return group, False

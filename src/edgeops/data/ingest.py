@@ -185,6 +185,10 @@ class Committer:
 class Ingestor(Committer):
     """Turns uploads into committed samples; `ingest` returns only once they are durable.
 
+    A thread of its own gathers the jobs `put` queues into groups and commits them; without
+    one (`queued=False`) the caller gathers groups itself and calls `commit` (the committer
+    process does, straight from its socket).
+
     Blobs are made durable in a pack, or staged in the database with their rows for a mover
     thread to take to the blob store every `move_every_s` seconds: the hot path creates no
     files."""
@@ -196,6 +200,7 @@ class Ingestor(Committer):
         max_group: int = 512,
         move_every_s: float = 1.0,
         answer: Answer | None = None,
+        queued: bool = True,
     ) -> None:
         self.sessions = sessions
         self.blobs = blobs
@@ -204,18 +209,24 @@ class Ingestor(Committer):
         self._answer = answer or answer_callers
         self._connection: Connection | None = None  # the committer's own, held open
         self._jobs: queue.Queue[IngestJob | None] = queue.Queue()
+        self._thread = (
+            threading.Thread(target=self._run, name="edgeops-committer", daemon=True)
+            if queued
+            else None
+        )
         self._turns = _CommitTurns(sessions)
         folder = staging.pack_folder(blobs)
         self._packs = PackWriter(folder) if folder is not None else None
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="edgeops-committer", daemon=True)
         self._mover = threading.Thread(target=self._move, name="edgeops-blob-mover", daemon=True)
-        self._thread.start()
+        if self._thread is not None:
+            self._thread.start()
         self._mover.start()
 
     def close(self) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout=30)
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join(timeout=30)
         self._drop_held()
         if self._packs is not None:
             self._packs.close()
@@ -238,6 +249,8 @@ class Ingestor(Committer):
                 return
 
     def put(self, job: IngestJob) -> None:
+        if self._thread is None:
+            raise TypeError("this Ingestor has no thread of its own: call commit with groups")
         self._jobs.put(job)
 
     def _run(self) -> None:
@@ -246,7 +259,7 @@ class Ingestor(Committer):
             if first is None:
                 return
             group, stop = self._gather(first)
-            self._commit(group)
+            self.commit(group)
             if stop:
                 return
 
@@ -267,7 +280,8 @@ class Ingestor(Committer):
             size += len(job.rows)
         return group, False
 
-    def _commit(self, group: list[IngestJob]) -> None:
+    def commit(self, group: list[IngestJob]) -> None:
+        """Commit a group of jobs made by `prepare` (with rows) and answer their callers."""
         packed: dict[str, bytes] = {}
         staged: dict[str, bytes] = {}
         for job in group:
