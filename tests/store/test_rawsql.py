@@ -65,7 +65,8 @@ def test_audit_events_from_the_cursor_are_stored_like_core_ones(tmp_path: Path) 
     ws = Workspace(tmp_path / "home")
     with ws.session() as session:
         audit.record(session, "alice", "project.create", "one")  # ORM
-        audit.record_many(session, [audit.Entry("bob", "sample.ingest", "2 samples")])  # cursor
+        entries = [audit.Entry("bob", "sample.ingest", "2 samples")]
+        audit.record_many(session.connection(), entries)  # cursor
         session.commit()
         stored = session.execute(text("SELECT at, details FROM audit_events ORDER BY id")).all()
         assert audit.verify(session).ok

@@ -18,8 +18,8 @@ def _count(ws: Workspace) -> int:
 def test_staged_blobs_read_back_before_and_after_they_move(ws: Workspace) -> None:
     blobs = {sha256(b"one"): b"one", sha256(b"two"): b"two"}
     with ws.session() as session:
-        staging.stage(session, blobs)
-        staging.stage(session, {sha256(b"one"): b"one"})  # staged twice: kept once
+        staging.stage(session.connection(), blobs)
+        staging.stage(session.connection(), {sha256(b"one"): b"one"})  # staged twice: kept once
         session.commit()
     assert _count(ws) == 2
     with ws.session() as session:
@@ -37,7 +37,7 @@ def test_staged_blobs_read_back_before_and_after_they_move(ws: Workspace) -> Non
 
 def test_a_failing_blob_store_keeps_blobs_staged(tmp_path: Path, ws: Workspace) -> None:
     with ws.session() as session:
-        staging.stage(session, {sha256(b"kept"): b"kept"})
+        staging.stage(session.connection(), {sha256(b"kept"): b"kept"})
         session.commit()
     broken = BlobStore(str(tmp_path / "blobs"))
     (tmp_path / "blobs" / "sha256").write_text("not a folder")  # every put fails
@@ -54,7 +54,7 @@ def _packed(ws: Workspace, *contents: bytes) -> Path:
     assert folder is not None
     writer = packs.PackWriter(folder)
     with ws.session() as session:
-        staging.stage_packed(session, writer.append({sha256(c): c for c in contents}))
+        staging.stage_packed(session.connection(), writer.append({sha256(c): c for c in contents}))
         session.commit()
     writer.close()
     return folder

@@ -289,11 +289,11 @@ class Ingestor(Committer):
             (packed if to_pack else staged).update(job.blobs)
         try:
             places = self._packs.append(packed) if self._packs is not None and packed else []
-            with self._turns.turn(), Session(bind=self._held()) as session:
-                results = _insert_group(session, group)
-                staging.stage_packed(session, places)
-                staging.stage(session, staged)
-                session.commit()
+            connection = self._held()
+            with self._turns.turn(), connection.begin():
+                results = _insert_group(connection, group)
+                staging.stage_packed(connection, places)
+                staging.stage(connection, staged)
         except Exception as exc:  # nothing of the group is acknowledged
             self._drop_held()
             self._answer(group, None, _refusal(exc))
@@ -418,7 +418,7 @@ def _wake(jobs: list[IngestJob], error: Exception | None) -> None:
             job.waiter.set_result(job.outcomes)
 
 
-def _insert_group(session: Session, group: list[IngestJob]) -> list[dict[int, int | str]]:
+def _insert_group(connection: Connection, group: list[IngestJob]) -> list[dict[int, int | str]]:
     """Insert the group's new samples in one statement; duplicates resolve to the existing
     sample (or an error when the uploader disallowed duplicates). Only a group holding data
     already stored costs a second statement, to find the existing samples."""
@@ -426,8 +426,8 @@ def _insert_group(session: Session, group: list[IngestJob]) -> list[dict[int, in
     for job in group:
         for row in job.rows.values():
             unique.setdefault((job.destination.project_id, row["content_hash"]), row)
-    inserted = samples.insert_new(session.connection(), list(unique.values()))
-    existing = _existing(session, unique.keys() - inserted.keys())
+    inserted = samples.insert_new(connection, list(unique.values()))
+    existing = _existing(connection, unique.keys() - inserted.keys())
 
     results: list[dict[int, int | str]] = []
     claimed: set[tuple[int, str]] = set()  # new samples, taken by their first uploader
@@ -443,11 +443,11 @@ def _insert_group(session: Session, group: list[IngestJob]) -> list[dict[int, in
             else:
                 result[index] = inserted[key] if key in inserted else existing[key]
         results.append(result)
-    _audit_group(session, group, results)
+    _audit_group(connection, group, results)
     return results
 
 
-def _existing(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+def _existing(connection: Connection, keys: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
     """(project id, content hash) → id of samples stored before this group."""
     hashes_by_project: dict[int, set[str]] = defaultdict(set)
     for project_id, content_hash in keys:
@@ -457,12 +457,12 @@ def _existing(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, s
         query = select(Sample.content_hash, Sample.id).where(
             Sample.project_id == project_id, Sample.content_hash.in_(hashes)
         )
-        existing.update({(project_id, h): i for h, i in session.connection().execute(query)})
+        existing.update({(project_id, h): i for h, i in connection.execute(query)})
     return existing
 
 
 def _audit_group(
-    session: Session, group: list[IngestJob], results: list[dict[int, int | str]]
+    connection: Connection, group: list[IngestJob], results: list[dict[int, int | str]]
 ) -> None:
     """One audit event per caller and project in the group (a group is one commit), listing
     the samples each caller's requests stored: per-sample events would halve throughput."""
@@ -482,7 +482,7 @@ def _audit_group(
         for (actor, project_id, source), ids in stored.items()
         if ids
     ]
-    audit.record_many(session, entries)
+    audit.record_many(connection, entries)
 
 
 def _duplicate_error(sample_id: int | None) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from edgeops.store import rawsql
@@ -81,13 +81,12 @@ class Entry:
     details: dict[str, Any] | None = None
 
 
-def record_many(session: Session, entries: Sequence[Entry]) -> None:
-    """Append several events in `session`'s transaction with one read and one update of the
-    head and one insert, for writers that commit many changes at once (ingestion). Locks the
-    head row like `record`."""
+def record_many(connection: Connection, entries: Sequence[Entry]) -> None:
+    """Append several events in `connection`'s transaction with one read and one update of
+    the head and one insert, for writers that commit many changes at once (ingestion). Locks
+    the head row like `record`. Core, not the ORM: no objects are needed afterwards."""
     if not entries:
         return
-    connection = session.connection()  # Core: no ORM objects are needed afterwards
     raw = rawsql.cursor(connection)
     if raw is not None:
         last_id, last_hash = raw.execute(_RAW_HEAD, (HEAD_ID,)).fetchone()

@@ -212,7 +212,7 @@ def label(
         for item, row in zip(queued, rows, strict=True)
     }
     audit.record_many(
-        session,
+        session.connection(),
         [
             audit.Entry(actor, "sample.ingest", f"{len(made)} samples", project.id,
                         {"ids": sorted(made.values()), "source": SOURCE}),

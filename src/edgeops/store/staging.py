@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,19 +27,20 @@ def pack_folder(blobs: BlobStore) -> Path | None:
     return Path(blobs.root) / "packs" if blobs.is_local else None
 
 
-def stage(session: Session, blobs: dict[str, bytes]) -> None:
-    """Add blobs (digest → bytes) to the session's transaction, skipping those already staged."""
+def stage(connection: Connection, blobs: dict[str, bytes]) -> None:
+    """Add blobs (digest → bytes) to `connection`'s transaction, skipping those already
+    staged."""
     if not blobs:
         return
     staged_at = utcnow()
     _insert(
-        session,
+        connection,
         StagedBlob,
         [{"digest": d, "data": b, "staged_at": staged_at} for d, b in blobs.items()],
     )
 
 
-def stage_packed(session: Session, places: list[tuple[str, str, int, int]]) -> None:
+def stage_packed(connection: Connection, places: list[tuple[str, str, int, int]]) -> None:
     """Record where blobs already durable in packs are, as (digest, pack, start, size) from
     `PackWriter.append`; a blob packed before keeps its first place."""
     if not places:
@@ -49,14 +50,13 @@ def stage_packed(session: Session, places: list[tuple[str, str, int, int]]) -> N
         {"digest": d, "pack": p, "start": start, "size": size, "packed_at": packed_at}
         for d, p, start, size in places
     ]
-    _insert(session, PackedBlob, rows)
+    _insert(connection, PackedBlob, rows)
 
 
 def _insert(
-    session: Session, table: type[StagedBlob | PackedBlob], rows: list[dict[str, Any]]
+    connection: Connection, table: type[StagedBlob | PackedBlob], rows: list[dict[str, Any]]
 ) -> None:
     # One statement, executed many times by the driver: no lookup first, no ORM objects.
-    connection = session.connection()
     raw = rawsql.cursor(connection)
     if raw is not None:
         rawsql.insert(connection.dialect, table.__tablename__, "ON CONFLICT DO NOTHING").many(
