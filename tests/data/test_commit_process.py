@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from tests.conftest import ei_file
 
+from edgeops.data import commit_process
 from edgeops.data.commit_process import CommitProcess
-from edgeops.data.ingest import Destination, Outcome, Upload, prepare
+from edgeops.data.ingest import Destination, IngestJob, Outcome, Upload, prepare, unparsed
 from edgeops.errors import StorageUnavailable
 from edgeops.workspace import Workspace
 
@@ -81,6 +82,45 @@ def test_submit_async_answers_on_the_event_loop(ws: Workspace, committer: Commit
     ids = [outcomes[0].sample_id for outcomes in answers]
     assert None not in ids and len(set(ids)) == 8
     assert len(ws.data.samples(project="test")) == 8
+
+
+def test_the_child_parses_unparsed_uploads_and_answers_each_file(
+    ws: Workspace, committer: CommitProcess
+) -> None:
+    """Small HTTP uploads reach the child as they came: it parses them, stores the files that
+    parse and answers the others with their own errors, without a commit for a job of bad
+    files only."""
+    destination = _destination(ws)
+    mixed = [Upload("ok.json", _file(1)), Upload("bad.json", b"{oops")]
+    mixed.append(Upload("ok2.json", _file(2)))
+
+    async def upload() -> list[list[Outcome]]:
+        jobs = [unparsed(destination, mixed), unparsed(destination, [Upload("x.json", b"\x00")])]
+        jobs.append(prepare(destination, [Upload("parsed.json", _file(3))]))  # both kinds at once
+        return await asyncio.gather(*(committer.submit_async(job) for job in jobs))
+
+    [ok, bad, ok2], [refused], [parsed] = asyncio.run(upload())
+    assert ok.sample_id is not None and ok2.sample_id is not None and parsed.sample_id is not None
+    assert bad.sample_id is None and "not valid JSON" in (bad.error or "")
+    assert refused.sample_id is None and refused.error
+    stored = {s.id: s for s in ws.data.samples(project="test")}
+    assert set(stored) == {ok.sample_id, ok2.sample_id, parsed.sample_id}
+    assert ws.data.original(stored[ok2.sample_id]) == mixed[2].data  # type: ignore[index]
+    assert ws.audit.verify().ok
+
+
+def test_a_parser_failure_is_that_files_error_not_the_childs_end(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(job: IngestJob) -> None:
+        raise RecursionError("a bug in a parser")
+
+    monkeypatch.setattr(commit_process, "parse", broken)
+    job = unparsed(_destination(ws), [Upload("a.json", _file(1)), Upload("b.json", _file(2))])
+    commit_process._parse(job)
+    assert job.rows == {}
+    assert all("failed to read this file" in (o.error or "") for o in job.outcomes)
+    assert "RecursionError" in capsys.readouterr().err  # the traceback is in the server's log
 
 
 def test_a_dead_child_fails_what_it_held_and_the_next_upload_starts_another(

@@ -19,6 +19,7 @@ from edgeops.data.ingest import (
     Upload,
     parse_upload,
     prepare,
+    unparsed,
 )
 from edgeops.errors import StorageUnavailable
 from edgeops.governance import audit
@@ -203,6 +204,20 @@ def test_event_loop_callers_get_their_own_outcomes_once_committed(
         ]
         assert audit.verify(session).ok
     assert sorted(logged) == sorted(ids)  # every stored sample in exactly one event
+
+
+def test_an_unparsed_job_is_parsed_by_put(ws: Workspace, ingestor: Ingestor) -> None:
+    destination = _destination(ws)
+
+    async def callers() -> list[list[Outcome]]:
+        good = unparsed(destination, [Upload("ok.json", _file(7)), Upload("bad.json", b"{")])
+        bad = unparsed(destination, [Upload("bad.json", b"{")])  # nothing to commit
+        return await asyncio.gather(ingestor.submit_async(good), ingestor.submit_async(bad))
+
+    [ok, bad], [alone] = asyncio.run(callers())
+    assert ok.sample_id is not None and "not valid JSON" in (bad.error or "")
+    assert alone.sample_id is None and "not valid JSON" in (alone.error or "")
+    assert [s.id for s in ws.data.samples(project="test")] == [ok.sample_id]
 
 
 def test_an_event_loop_caller_gets_the_commit_error(ws: Workspace, ingestor: Ingestor) -> None:
