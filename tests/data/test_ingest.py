@@ -91,7 +91,7 @@ def test_disallowed_duplicates_are_refused_naming_the_existing_sample(
     assert fresh_again.error is not None and "already holds this data" in fresh_again.error
 
 
-def test_jobs_committed_together_share_one_transaction_and_one_event_per_caller(
+def test_jobs_handed_over_together_share_one_commit_and_one_event_per_caller(
     ws: Workspace, ingestor: Ingestor
 ) -> None:
     alice, bob = _destination(ws, "alice"), _destination(ws, "bob")
@@ -103,7 +103,7 @@ def test_jobs_committed_together_share_one_transaction_and_one_event_per_caller(
             job.blobs.update(blobs)
             job.outcomes.append(Outcome(f"{seed}.json"))
         jobs.append(job)
-    ingestor.commit(jobs)
+    ingestor.put_many(jobs)  # one batch, one group
     results = [job.future.result(timeout=30) for job in jobs if job.future]
     ids = [[outcome.sample_id for outcome in outcomes] for outcomes in results]
     assert ids[3] == [ids[0][0]]  # bob's copy of alice's first file is the same sample

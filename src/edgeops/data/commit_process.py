@@ -229,6 +229,7 @@ def _serve(connection: Connection, settings: Settings, environ: dict[str, str]) 
     engine = db.create_db_engine(settings.resolved_database_url())
     keys = DatabaseKeyRing(engine, master_key_path(settings.home))
     tokens: dict[int, int] = {}  # id of a job → the server's token for it
+    sending = threading.Lock()
 
     def answer(
         group: list[IngestJob],
@@ -239,22 +240,19 @@ def _serve(connection: Connection, settings: Settings, environ: dict[str, str]) 
             results = [{**r, **_parse_errors(job)} for job, r in zip(group, results, strict=True)]
         message = ([tokens.pop(id(job)) for job in group], results, error and portable(error))
         data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
-        with contextlib.suppress(OSError):  # the server is gone; nobody waits
+        # From the committer thread, and from this one for jobs with no file that parsed.
+        with sending, contextlib.suppress(OSError):  # the server is gone; nobody waits
             connection.send_bytes(data)
 
     blobs = SealedBlobStore(settings.resolved_blob_url(), keys)
-    ingestor = Ingestor(db.session_factory(engine), blobs, answer=answer, queued=False)
+    ingestor = Ingestor(db.session_factory(engine), blobs, answer=answer)
     try:
         stop = False
         while not stop:
             group, stop = _gather(connection, ingestor.max_group)
             for token, job in group:
                 tokens[id(job)] = token
-            refused = [job for _token, job in group if not job.rows]  # none of its files parsed
-            if refused:
-                answer(refused, [{} for _job in refused], None)
-            if len(refused) < len(group):
-                ingestor.commit([job for _token, job in group if job.rows])
+            ingestor.put_many([job for _token, job in group])
     finally:
         ingestor.close()
         connection.close()
@@ -264,9 +262,10 @@ def _serve(connection: Connection, settings: Settings, environ: dict[str, str]) 
 def _gather(connection: Connection, max_group: int) -> tuple[list[tuple[int, IngestJob]], bool]:
     """The next group: a job (waiting for it), then every job already sent (no more than
     `max_group` samples), parsed, with their tokens; True when the server stopped or went.
-    Read and parsed here, in the thread that commits: handing each job to a committer thread
-    cost more in thread switches than the parsing it could overlap with the syncs (measured:
-    0.1 ms per upload; a parsing thread lowered throughput)."""
+    Read and parsed while the committer thread commits the group before, so that its syncs
+    overlap this work, and handed over as a batch: a hand-over per job cost 0.1 ms per
+    upload in thread switches (measured). With a batch, MQTT (many uploads at once) went
+    from 3,390-3,580 to 3,740-3,980 messages/s, HTTP stayed the same."""
     group: list[tuple[int, IngestJob]] = []
     size = 0
     while size < max_group and (not group or connection.poll()):

@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import queue
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -204,9 +203,8 @@ class Committer:
 class Ingestor(Committer):
     """Turns uploads into committed samples; `ingest` returns only once they are durable.
 
-    A thread of its own gathers the jobs `put` queues into groups and commits them; without
-    one (`queued=False`) the caller gathers groups itself and calls `commit` (the committer
-    process does, straight from its socket).
+    A thread of its own commits the jobs handed to it (`put`, `put_many`), every job waiting
+    at that moment as one group.
 
     Blobs are made durable in a pack, or staged in the database with their rows for a mover
     thread to take to the blob store every `move_every_s` seconds: the hot path creates no
@@ -219,7 +217,6 @@ class Ingestor(Committer):
         max_group: int = 512,
         move_every_s: float = 1.0,
         answer: Answer | None = None,
-        queued: bool = True,
     ) -> None:
         self.sessions = sessions
         self.blobs = blobs
@@ -227,25 +224,24 @@ class Ingestor(Committer):
         self.move_every_s = move_every_s
         self._answer = answer or answer_callers
         self._connection: Connection | None = None  # the committer's own, held open
-        self._jobs: queue.Queue[IngestJob | None] = queue.Queue()
-        self._thread = (
-            threading.Thread(target=self._run, name="edgeops-committer", daemon=True)
-            if queued
-            else None
-        )
+        self._waiting: list[IngestJob] = []
+        self._ready = threading.Condition()  # guards `_waiting` and `_closing`
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="edgeops-committer", daemon=True)
         self._turns = _CommitTurns(sessions)
         folder = staging.pack_folder(blobs)
         self._packs = PackWriter(folder) if folder is not None else None
         self._stopping = threading.Event()
         self._mover = threading.Thread(target=self._move, name="edgeops-blob-mover", daemon=True)
-        if self._thread is not None:
-            self._thread.start()
+        self._thread.start()
         self._mover.start()
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._jobs.put(None)
-            self._thread.join(timeout=30)
+        """Commit what was handed over, then stop."""
+        with self._ready:
+            self._closing = True
+            self._ready.notify()
+        self._thread.join(timeout=30)
         self._drop_held()
         if self._packs is not None:
             self._packs.close()
@@ -268,40 +264,40 @@ class Ingestor(Committer):
                 return
 
     def put(self, job: IngestJob) -> None:
-        if self._thread is None:
-            raise TypeError("this Ingestor has no thread of its own: call commit with groups")
-        parse(job)  # an unparsed job, here on the caller's thread
-        if job.rows:
-            self._jobs.put(job)
-        else:
-            self._answer([job], [{}], None)
+        self.put_many([job])
+
+    def put_many(self, jobs: list[IngestJob]) -> None:
+        """Hand jobs to the committer thread with one wake-up for all of them. Unparsed jobs
+        are parsed here, on the caller's thread; a job none of whose files parsed is answered
+        at once."""
+        for job in jobs:
+            parse(job)
+        refused = [job for job in jobs if not job.rows]
+        if refused:
+            self._answer(refused, [{} for _job in refused], None)
+        with self._ready:
+            self._waiting.extend(job for job in jobs if job.rows)
+            self._ready.notify()
 
     def _run(self) -> None:
-        while True:
-            first = self._jobs.get()
-            if first is None:
-                return
-            group, stop = self._gather(first)
+        while group := self._next_group():
             self.commit(group)
-            if stop:
-                return
 
-    def _gather(self, first: IngestJob) -> tuple[list[IngestJob], bool]:
-        """The group to commit: `first` and everything waiting now (no more than `max_group`
-        samples); True when `close` was called. It does not wait for more: the jobs that come
-        in while a group commits make the next group, so groups grow with the load by
+    def _next_group(self) -> list[IngestJob]:
+        """The jobs waiting now, no more than `max_group` samples (after waiting for one);
+        none once closed with nothing left. It does not wait for more: the jobs that come in
+        while a group commits make the next group, so groups grow with the load by
         themselves, and a lone upload is committed at once."""
-        group, size = [first], len(first.rows)
-        while size < self.max_group:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is None:
-                return group, True
-            group.append(job)
-            size += len(job.rows)
-        return group, False
+        with self._ready:
+            while not self._waiting and not self._closing:
+                self._ready.wait()
+            count, size = 0, 0
+            while count < len(self._waiting) and size < self.max_group:
+                size += len(self._waiting[count].rows)
+                count += 1
+            group = self._waiting[:count]
+            del self._waiting[:count]
+            return group
 
     def commit(self, group: list[IngestJob]) -> None:
         """Commit a group of jobs made by `prepare` (with rows) and answer their callers."""
