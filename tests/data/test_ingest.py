@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -204,6 +205,28 @@ def test_event_loop_callers_get_their_own_outcomes_once_committed(
         ]
         assert audit.verify(session).ok
     assert sorted(logged) == sorted(ids)  # every stored sample in exactly one event
+
+
+def test_a_small_batch_is_committed_on_the_callers_thread_when_the_committer_is_idle(
+    ws: Workspace,
+) -> None:
+    threads: list[str] = []
+
+    def answer(group: list[IngestJob], results: object, error: Exception | None) -> None:
+        threads.append(threading.current_thread().name)
+        assert error is None
+
+    committer = Ingestor(ws._sessions, ws.blobs, answer=answer)
+    try:
+        small = [prepare(_destination(ws), [Upload(f"{i}.json", _file(i))]) for i in range(2)]
+        committer.put_many(small, here_below=3)
+        assert threads == [threading.current_thread().name]  # committed before it returned
+        large = [prepare(_destination(ws), [Upload(f"{i}.json", _file(i))]) for i in range(2, 5)]
+        committer.put_many(large, here_below=3)
+    finally:
+        committer.close()  # commits what was handed over
+    assert threads[1:] == ["edgeops-committer"]
+    assert len(ws.data.samples(project="test")) == 5
 
 
 def test_an_unparsed_job_is_parsed_by_put(ws: Workspace, ingestor: Ingestor) -> None:

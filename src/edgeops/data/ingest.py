@@ -225,8 +225,9 @@ class Ingestor(Committer):
         self._answer = answer or answer_callers
         self._connection: Connection | None = None  # the committer's own, held open
         self._waiting: list[IngestJob] = []
-        self._ready = threading.Condition()  # guards `_waiting` and `_closing`
+        self._ready = threading.Condition()  # guards the three below
         self._closing = False
+        self._busy = False  # a group is being committed
         self._thread = threading.Thread(target=self._run, name="edgeops-committer", daemon=True)
         self._turns = _CommitTurns(sessions)
         folder = staging.pack_folder(blobs)
@@ -266,22 +267,41 @@ class Ingestor(Committer):
     def put(self, job: IngestJob) -> None:
         self.put_many([job])
 
-    def put_many(self, jobs: list[IngestJob]) -> None:
+    def put_many(self, jobs: list[IngestJob], here_below: int = 0) -> None:
         """Hand jobs to the committer thread with one wake-up for all of them. Unparsed jobs
         are parsed here, on the caller's thread; a job none of whose files parsed is answered
-        at once."""
+        at once. Fewer than `here_below` jobs are committed here, on the caller's thread, when
+        the committer thread has nothing to do: a hand-over costs two thread switches."""
         for job in jobs:
             parse(job)
         refused = [job for job in jobs if not job.rows]
         if refused:
             self._answer(refused, [{} for _job in refused], None)
+        jobs = [job for job in jobs if job.rows]
+        if not jobs:
+            return
         with self._ready:
-            self._waiting.extend(job for job in jobs if job.rows)
-            self._ready.notify()
+            here = len(jobs) < here_below and not self._waiting and not self._busy
+            if here:
+                self._busy = True
+            else:
+                self._waiting.extend(jobs)
+                self._ready.notify()
+        if here:
+            try:
+                self.commit(jobs)
+            finally:
+                with self._ready:
+                    self._busy = False
+                    self._ready.notify()
 
     def _run(self) -> None:
         while group := self._next_group():
-            self.commit(group)
+            try:
+                self.commit(group)
+            finally:
+                with self._ready:
+                    self._busy = False
 
     def _next_group(self) -> list[IngestJob]:
         """The jobs waiting now, no more than `max_group` samples (after waiting for one);
@@ -289,7 +309,7 @@ class Ingestor(Committer):
         while a group commits make the next group, so groups grow with the load by
         themselves, and a lone upload is committed at once."""
         with self._ready:
-            while not self._waiting and not self._closing:
+            while (not self._waiting or self._busy) and not (self._closing and not self._busy):
                 self._ready.wait()
             count, size = 0, 0
             while count < len(self._waiting) and size < self.max_group:
@@ -297,6 +317,7 @@ class Ingestor(Committer):
                 count += 1
             group = self._waiting[:count]
             del self._waiting[:count]
+            self._busy = bool(group)
             return group
 
     def commit(self, group: list[IngestJob]) -> None:
