@@ -16,6 +16,7 @@ import fcntl
 import logging
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -163,13 +164,13 @@ def parse(job: IngestJob) -> None:
     job.uploads = []
 
 
-class Committer:
+class Committer(ABC):
     """What callers hand uploads to: `put` queues a job made by `prepare` (one with rows) or
     `unparsed` for the next group commit; its caller is answered through the job's `future` or
     `waiter`."""
 
-    def put(self, job: IngestJob) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def put(self, job: IngestJob) -> None: ...
 
     def ingest(self, destination: Destination, uploads: list[Upload]) -> list[Outcome]:
         """Parse, store and commit `uploads`; each gets a sample id or an error of its own."""
