@@ -146,7 +146,7 @@ class _Child:
     def send(self, token: int, job: IngestJob) -> None:
         # The destination and uploads cross as tuples: pickling a dataclass costs several times
         # as much.
-        uploads = [(u.filename, u.data, u.label, u.metadata) for u in job.uploads]
+        uploads = [_fields(upload) for upload in job.uploads]
         message = (token, _fields(job.destination), job.rows, job.blobs, uploads)
         data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
         with self._send_lock, contextlib.suppress(OSError):  # gone: `_read` answers the job
@@ -210,8 +210,9 @@ def _parse_errors(job: IngestJob) -> dict[int, int | str]:
     return {i: o.error for i, o in enumerate(job.outcomes) if o.error is not None}
 
 
-def _fields(destination: Destination) -> tuple[Any, ...]:
-    return tuple(getattr(destination, name) for name in Destination.__dataclass_fields__)
+def _fields(instance: Destination | Upload) -> tuple[Any, ...]:
+    """A dataclass's fields in order, to make it again with `type(instance)(*fields)`."""
+    return tuple(getattr(instance, name) for name in type(instance).__dataclass_fields__)
 
 
 def _die(args: threading.ExceptHookArgs) -> None:

@@ -310,7 +310,7 @@ class Ingestor(Committer):
         while a group commits make the next group, so groups grow with the load by
         themselves, and a lone upload is committed at once."""
         with self._ready:
-            while (not self._waiting or self._busy) and not (self._closing and not self._busy):
+            while self._busy or (not self._waiting and not self._closing):
                 self._ready.wait()
             count, size = 0, 0
             while count < len(self._waiting) and size < self.max_group:

@@ -10,7 +10,7 @@ from edgeops.data.ingest import Destination, Outcome, Upload, prepare, unparsed
 # accelerometer recording, a few KB, in about 0.1 ms), which leaves the event loop more time
 # for HTTP. Bigger uploads are parsed in a pool thread here: one large file must not hold up
 # the group commits of every other upload.
-INLINE_PARSE_BYTES = 64 * 1024
+COMMITTER_PARSES_BYTES = 64 * 1024
 
 
 async def ingest(
@@ -19,7 +19,7 @@ async def ingest(
     """Store `uploads` with the app's committer; returns once they are durable (or refused).
     A request cancelled while it waits leaves its commit to go on."""
     ingestor = request.app.state.ingestor
-    if sum(len(upload.data) for upload in uploads) <= INLINE_PARSE_BYTES:
+    if sum(len(upload.data) for upload in uploads) <= COMMITTER_PARSES_BYTES:
         job = unparsed(destination, uploads)
     else:
         job = await run_in_threadpool(prepare, destination, uploads)
