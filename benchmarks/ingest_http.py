@@ -2,12 +2,15 @@
 JSON samples from 8 concurrent clients, beside the same server's authenticated no-op endpoint.
 
 Prints JSON: acknowledged samples/s (a 200 means committed and synced), no-op requests/s, and
-the ratio. Targets: ingestion >= 50% of the no-op rate and >= 1,500 samples/s on 2 cores.
-Also the server's CPU per request for both (all its processes, the committer's too), the
-steadier figure on a shared machine. With `--workers N`, N server processes share the SQLite
-file; their committers take turns through a file lock (see `data.ingest`).
+the ratio. Targets: ingestion >= 50% of the no-op rate and >= 1,500 samples/s on 2 cores. The
+two endpoints take turns in short runs (`--rounds`): this VM's speed drifts by a quarter from
+one minute to the next, and a ratio of two rates measured apart drifted with it. Also the
+server's CPU per request for both (all its processes, the committer's too), the steadier figure
+on a shared machine. With `--workers N`, N server processes share the SQLite file; their
+committers take turns through a file lock (see `data.ingest`).
 
-    .venv/bin/python benchmarks/ingest_http.py [--seconds 10] [--clients 8] [--workers 1]
+    .venv/bin/python benchmarks/ingest_http.py [--seconds 10] [--rounds 5] [--clients 8]
+        [--workers 1]
 """
 
 import argparse
@@ -39,7 +42,8 @@ def run_wrk(url: str, key: str, clients: int, seconds: float) -> tuple[int, int,
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk (make bench does)")
     script = Path(__file__).with_suffix(".lua")
-    command = ["wrk", "-t", "2", "-c", str(clients), "-d", f"{int(seconds)}s", "-s", str(script)]
+    duration = f"{max(1, round(seconds))}s"  # wrk takes whole seconds
+    command = ["wrk", "-t", "2", "-c", str(clients), "-d", duration, "-s", str(script)]
     output = subprocess.run(
         [*command, url, "--", key], capture_output=True, text=True, check=True
     ).stdout
@@ -82,9 +86,41 @@ def per_request_ms(before: float | None, after: float | None, requests: int) -> 
     return round(1000 * (after - before) / requests, 3)
 
 
+class Phase:
+    """One endpoint's share of the run: wrk runs of `--seconds / --rounds` each, summed."""
+
+    def __init__(self) -> None:
+        self.requests = self.errors = 0
+        self.seconds = 0.0
+        self.cpu: float | None = 0.0
+        self.rates: list[float] = []
+
+    def run(self, url: str, key: str, args: argparse.Namespace, server: int) -> None:
+        before = cpu_seconds(server)
+        done, errors, seconds = run_wrk(url, key, args.clients, args.seconds / args.rounds)
+        after = cpu_seconds(server)
+        self.requests += done
+        self.errors += errors
+        self.seconds += seconds
+        self.rates.append(done / seconds)
+        if self.cpu is not None and before is not None and after is not None:
+            self.cpu += after - before
+        else:
+            self.cpu = None
+
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def cpu_ms(self) -> float | None:
+        return per_request_ms(0.0, self.cpu, self.requests)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=10, help="per endpoint, in all")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="alternating no-op and ingestion runs of each"
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="server processes")
     args = parser.parse_args()
@@ -127,17 +163,16 @@ def main() -> None:
                         break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            cpu_start = cpu_seconds(server.pid)
-            noop = run_wrk(f"{url}/api/v1/ping", key, args.clients, args.seconds)
-            cpu_noop = cpu_seconds(server.pid)
-            ingest = run_wrk(f"{url}/api/training/data", key, args.clients, args.seconds)
-            cpu_ingest = cpu_seconds(server.pid)
+            noop, ingest = Phase(), Phase()
+            for _ in range(args.rounds):  # alternating, so both see the machine alike
+                noop.run(f"{url}/api/v1/ping", key, args, server.pid)
+                ingest.run(f"{url}/api/training/data", key, args, server.pid)
         finally:
             server.terminate()
             server.wait(timeout=300)  # it moves the staged blobs out before it exits
         with Workspace(home) as ws:
             stored = len(ws.data.samples())
-    noop_rate, ingest_rate = noop[0] / noop[2], ingest[0] / ingest[2]
+    noop_rate, ingest_rate = noop.rate(), ingest.rate()
     print(
         json.dumps(
             {
@@ -148,13 +183,13 @@ def main() -> None:
                 "noop_requests_per_s": round(noop_rate, 1),
                 "ingest_samples_per_s": round(ingest_rate, 1),
                 "ratio_ingest_vs_noop": round(ingest_rate / noop_rate, 3),
-                "failed_requests": noop[1] + ingest[1],
+                "ratio_by_round": [
+                    round(i / n, 3) for i, n in zip(ingest.rates, noop.rates, strict=True)
+                ],
+                "failed_requests": noop.errors + ingest.errors,
                 "samples_stored": stored,
-                "acknowledged": ingest[0],
-                "server_cpu_ms_per_request": {
-                    "noop": per_request_ms(cpu_start, cpu_noop, noop[0]),
-                    "ingest": per_request_ms(cpu_noop, cpu_ingest, ingest[0]),
-                },
+                "acknowledged": ingest.requests,
+                "server_cpu_ms_per_request": {"noop": noop.cpu_ms(), "ingest": ingest.cpu_ms()},
                 "load_generator": "wrk, 2 threads",
                 "targets": {"samples_per_s": 1500, "ratio": 0.5},
             },
