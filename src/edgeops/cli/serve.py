@@ -39,11 +39,30 @@ def serve(
     retention_every: Annotated[
         float, typer.Option(min=0, help="Apply retention policies every N hours (0: never)")
     ] = 24.0,
+    monitor_every: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Check the enabled monitors every N minutes (0: never; default 5, or "
+            "EDGEOPS_SERVE_MONITOR_S seconds)",
+            show_default=False,
+        ),
+    ] = None,
+    telemetry_keep_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Delete device telemetry older than N days, at each monitor check (default: "
+            "keep it all, or EDGEOPS_SERVE_TELEMETRY_KEEP_DAYS)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the server until Ctrl-C. OpenAPI docs at /docs; /healthz and /readyz need no key.
 
     Example: edgeops serve --host 0.0.0.0 --port 4810 --mqtt mqtt://localhost:1883
     Example: edgeops serve --tls-cert server.pem --tls-key server.key
+    Example: edgeops serve --monitor-every 1 --telemetry-keep-days 30
     """
     import uvicorn
 
@@ -69,6 +88,10 @@ def serve(
     os.environ["EDGEOPS_SERVE_TLS"] = "1" if tls_cert else "0"
     os.environ["EDGEOPS_SERVE_CORS_ORIGINS"] = ",".join(origins)
     os.environ["EDGEOPS_SERVE_RETENTION_S"] = str(retention_every * 3600)
+    if monitor_every is not None:
+        os.environ["EDGEOPS_SERVE_MONITOR_S"] = str(monitor_every * 60)
+    if telemetry_keep_days is not None:
+        os.environ["EDGEOPS_SERVE_TELEMETRY_KEEP_DAYS"] = str(telemetry_keep_days)
     scheme = "https" if tls_cert else "http"
     console.print(f"edgeops serving {home} on {scheme}://{host}:{port} (docs: /docs)")
     uvicorn.run(
