@@ -123,7 +123,7 @@ async def erase(
     name = await run_in_threadpool(_name, request, principal, project)
     ws = request.app.state.ws
     certificate: dict[str, Any] = await run_in_threadpool(
-        privacy.erase, _acting(ws, principal.actor), body.subject, project=name,
+        privacy.erase, acting(ws, principal.actor), body.subject, project=name,
         reason=body.reason,
     )  # fmt: skip
     return certificate
@@ -143,7 +143,7 @@ async def export(
     """Everything this project stores about a subject, as a zip (an access request)."""
     name = await run_in_threadpool(_name, request, principal, project)
     data = await run_in_threadpool(
-        _export, _acting(request.app.state.ws, principal.actor), body.subject, name
+        _export, acting(request.app.state.ws, principal.actor), body.subject, name
     )
     return _zip(data, "subject.zip")
 
@@ -174,7 +174,7 @@ async def apply_retention(
     """Delete the samples older than the policy allows (or, with dry_run, list them)."""
     name = await run_in_threadpool(_name, request, principal, project)
     (report,) = await run_in_threadpool(
-        retention.apply, _acting(request.app.state.ws, principal.actor), project=name,
+        retention.apply, acting(request.app.state.ws, principal.actor), project=name,
         dry_run=body.dry_run,
     )  # fmt: skip
     return report
@@ -193,7 +193,7 @@ def enable_encryption(project: str, request: Request, principal: ProjectAdmin) -
     ws = request.app.state.ws
     with ws.session() as session:
         found = project_for(session, principal, project)
-        return encryption.enable(_acting(ws, principal.actor), session, found)
+        return encryption.enable(acting(ws, principal.actor), session, found)
 
 
 class _Acting:
@@ -208,5 +208,7 @@ class _Acting:
         return getattr(self._ws, name)
 
 
-def _acting(ws: "Workspace", actor: str) -> "Workspace":
+def acting(ws: "Workspace", actor: str) -> "Workspace":
+    """`ws` for a service that audits what it does as `ws.actor`, acting for `actor` (the
+    caller of a REST route or a studio action)."""
     return cast("Workspace", _Acting(ws, actor))

@@ -16,7 +16,7 @@ from edgeops.governance import audit
 from edgeops.governance.fairness import DEFAULT_MAX_GAP, DEVICE_KEY
 from edgeops.governance.privacy import ERASE
 from edgeops.governance.roles import Permission
-from edgeops.server.governance import _acting
+from edgeops.server.governance import acting
 from edgeops.server.ui.access import Viewer, page
 from edgeops.server.ui.charts import bar_chart
 from edgeops.server.ui.render import project_url, redirect, render
@@ -119,10 +119,10 @@ async def erase_subject(
         return redirect(back, error="tick the box to confirm: an erasure cannot be undone")
     # The workspace as the API's erasure sees it: acting for the caller, so the certificate
     # and the audit events name the signed-in user.
-    acting = _acting(request.app.state.ws, viewer.actor)
+    as_viewer = acting(request.app.state.ws, viewer.actor)
     try:
         certificate = await run_in_threadpool(
-            privacy.erase, acting, subject.strip(), project=project, reason=reason
+            privacy.erase, as_viewer, subject.strip(), project=project, reason=reason
         )
     except EdgeopsError as error:
         return redirect(back, error=str(error))
