@@ -1,10 +1,13 @@
 """File importers. Each format turns bytes into a `ParsedSample`, or raises `InvalidSample`
 with one line that names the problem; `parse_file` picks the format from the file name."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+
+from edgeops.errors import InvalidSample
 
 SampleKind = Literal["timeseries", "audio", "image"]
 
@@ -34,3 +37,20 @@ class ParsedSample:
     device_name: str | None = None
     device_type: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def finite_float32(wide: np.ndarray, row: Callable[[int], str]) -> np.ndarray:
+    """Readings (n_steps, n_sensors) as float32, or an `InvalidSample` naming the first row
+    (`row(index)` says where it is in the file) with NaN, infinity or a value float32 can't
+    hold."""
+    if not np.isfinite(wide).all():  # where, only when there is something to report
+        bad = int(np.flatnonzero(~np.isfinite(wide).all(axis=1))[0])
+        raise InvalidSample(
+            f"values contain NaN or infinity at {row(bad)}; remove or interpolate them"
+        )
+    with np.errstate(over="ignore"):  # overflow is reported just below
+        narrow = wide.astype(np.float32)
+    if not np.isfinite(narrow).all():
+        bad = int(np.flatnonzero(~np.isfinite(narrow).all(axis=1))[0])
+        raise InvalidSample(f"{row(bad)} holds a value too large for float32; rescale the readings")
+    return narrow

@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 
-from edgeops.data.formats import ParsedSample, Sensor
+from edgeops.data.formats import ParsedSample, Sensor, finite_float32
 from edgeops.data.formats.ei import MAX_AXES, MAX_VALUES
 from edgeops.errors import InvalidSample
 
@@ -50,20 +50,7 @@ def parse_csv(data: bytes, *, interval_ms: float | None = None) -> ParsedSample:
         interval_ms = _interval_from_timestamps(table[:, time_column], line_numbers)
 
     wide = table[:, axis_columns]
-    bad_rows = np.flatnonzero(~np.isfinite(wide).all(axis=1))
-    if bad_rows.size:
-        raise InvalidSample(
-            f"values contain NaN or infinity at row {line_numbers[bad_rows[0]]}; "
-            "remove or interpolate them"
-        )
-    with np.errstate(over="ignore"):  # overflow is reported just below
-        values = wide.astype(np.float32)
-    bad_rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
-    if bad_rows.size:
-        raise InvalidSample(
-            f"row {line_numbers[bad_rows[0]]} holds a value too large for float32; "
-            "rescale the readings"
-        )
+    values = finite_float32(wide, lambda row: f"row {line_numbers[row]}")
     return ParsedSample(
         kind="timeseries",
         values=values,

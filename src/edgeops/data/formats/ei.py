@@ -14,7 +14,7 @@ import cbor2
 import numpy as np
 import orjson
 
-from edgeops.data.formats import ParsedSample, Sensor
+from edgeops.data.formats import ParsedSample, Sensor, finite_float32
 from edgeops.errors import InvalidSample
 
 # Limits shared by every time-series importer: far above any real recording, low enough that a
@@ -239,20 +239,7 @@ def _read_values(values: Any, n_sensors: int) -> np.ndarray:
     wide = _numeric_rows(values, n_sensors)
     if wide is None:
         wide = _checked_rows(values, n_sensors)
-    if not np.isfinite(wide).all():  # where, only when there is something to report
-        bad_row = np.flatnonzero(~np.isfinite(wide).all(axis=1))[0]
-        raise InvalidSample(
-            f"values contain NaN or infinity at payload.values[{bad_row}]; "
-            "remove or interpolate them"
-        )
-    with np.errstate(over="ignore"):  # overflow is reported just below
-        narrow = wide.astype(np.float32)
-    if not np.isfinite(narrow).all():
-        bad_row = np.flatnonzero(~np.isfinite(narrow).all(axis=1))[0]
-        raise InvalidSample(
-            f"payload.values[{bad_row}] is too large for float32; rescale the readings"
-        )
-    return narrow
+    return finite_float32(wide, lambda row: f"payload.values[{row}]")
 
 
 def _numeric_rows(values: list[Any], n_sensors: int) -> np.ndarray | None:
