@@ -18,9 +18,9 @@ def _as_form(editor: recipe_form.Editor) -> dict[str, str]:
     for section in editor.sections:
         if section.prefix.startswith("f."):
             form[f"{section.prefix}.block"] = form[f"{section.prefix}.was"] = section.name or ""
-        elif section.prefix == "l":
-            form["l.name"] = form["l.was"] = section.name or ""
-            form["l.given"] = section.given
+        elif section.prefix in ("l", "a"):  # the learner, the anomaly learner
+            form[f"{section.prefix}.name"] = form[f"{section.prefix}.was"] = section.name or ""
+            form[f"{section.prefix}.given"] = section.given
         form.update({field.key: field.value for field in section.fields})
     return form
 
@@ -44,8 +44,36 @@ def test_fields_follow_the_schema() -> None:
     assert fields["filter"].kind == "choice" and fields["filter"].choices == ["none", "low", "high"]
     assert fields["bands"].kind == "integer" and fields["bands"].maximum is not None
     assert fields["fft_length"].value == "32"
-    learner = editor.sections[-1]
+    learner = next(s for s in editor.sections if s.prefix == "l")
     assert {f.key for f in learner.fields} >= {"l.trees", "l.max_depth"}
+    anomaly = next(s for s in editor.sections if s.prefix == "a")
+    assert anomaly.name is None and anomaly.fields == [] and anomaly.error is None
+
+
+def test_the_anomaly_learner_is_kept_added_and_removed() -> None:
+    with_anomaly = {**DEMO, "anomaly": {"name": "anomaly-gmm", "params": {"components": 3}}}
+    editor = recipe_form.build(with_anomaly)
+    assert editor.valid and "anomaly-gmm" in (editor.canonical or "")
+    form = _as_form(editor)
+    assert form["a.name"] == "anomaly-gmm" and form["a.components"] == "3"
+    again = recipe_form.from_form(form)
+    assert again.recipe["anomaly"] == {"name": "anomaly-gmm", "params": {"components": 3}}
+    assert again.digest == editor.digest
+    assert recipe_form.anomaly_learner_names() == ["anomaly-gmm", "anomaly-kmeans"]
+
+    form["a.name"] = ""  # "none" in the menu
+    dropped = recipe_form.from_form(form)
+    assert dropped.valid and "anomaly" not in dropped.recipe
+    assert dropped.digest == recipe_form.build(DEMO).digest
+
+    form["a.name"] = "anomaly-kmeans"  # switched: its own defaults, not the GMM's values
+    switched = recipe_form.from_form(form)
+    assert switched.valid and switched.recipe["anomaly"] == {"name": "anomaly-kmeans", "params": {}}
+    form = _as_form(switched)
+    form["a.clusters"] = "0"
+    refused = recipe_form.from_form(form, "check")
+    assert not refused.valid
+    assert next(f for s in refused.sections for f in s.fields if f.key == "a.clusters").error
 
 
 def test_errors_come_back_next_to_their_field() -> None:

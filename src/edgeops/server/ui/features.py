@@ -75,7 +75,8 @@ def recipe_editor(
         explored = _explore(request, project, editor, data or history[0].id)
     context = {
         "editor": editor, "blocks": recipe_form.block_names(),
-        "learners": recipe_form.learner_names(), "templates": list(TEMPLATES),
+        "learners": recipe_form.learner_names(),
+        "anomaly_learners": recipe_form.anomaly_learner_names(), "templates": list(TEMPLATES),
         "history": history, "models": models, "data": data, "explored": explored,
         "download": base64.b64encode((editor.canonical or "").encode()).decode(),
     }  # fmt: skip

@@ -34,7 +34,7 @@ class FormField:
 
 @dataclass
 class Section:
-    """The fields of the input, of one feature block, or of the learner."""
+    """The fields of the input, of one feature block, or of a learner."""
 
     title: str
     prefix: str
@@ -200,6 +200,12 @@ def learner_names() -> list[str]:
     return sorted({learner.name for learner in registry.all_learners()})
 
 
+def anomaly_learner_names() -> list[str]:
+    """The learners a recipe can add as its `anomaly` learner, beside its main one."""
+    learners = registry.all_learners()
+    return sorted({learner.name for learner in learners if learner.task == "anomaly"})
+
+
 def from_form(form: Form, op: str = "") -> Editor:
     """The editor for a submitted form. `op`: `add` appends the block named `new_block`,
     `remove.N` drops block N; anything else just checks."""
@@ -221,25 +227,46 @@ def from_form(form: Form, op: str = "") -> Editor:
         features.append({"name": name, "params": params})
     if op == "add" and form.get("new_block"):
         features.append({"name": form["new_block"], "params": {}})
-    learner_name = form.get("l.name", "")
-    learner_model = _learner_params(learner_name)
-    same = form.get("l.was") == learner_name
-    learner_params = read_values(learner_model, "l", form, errors) if learner_model and same else {}
-    if learner_model is not None:
-        given = set(form.get("l.given", "").split(","))
-        learner_params = _without_defaults(learner_model, learner_params, given)
     recipe = {
         "name": form.get("name", "").strip(),
         "input": input_values,
         "features": features,
-        "learner": {"name": learner_name, "params": learner_params},
+        "learner": _learner_from_form(form, "l", errors),
     }
+    anomaly = _learner_from_form(form, "a", errors)
+    if anomaly["name"]:  # none chosen: the recipe has no anomaly learner
+        recipe["anomaly"] = anomaly
     # Field numbers shift when a block is removed or added: errors only for a plain check.
     return build(
         recipe,
         errors if op in ("", "check", "explore") else {},
         check=op not in ("add",) and not op.startswith("remove"),
     )
+
+
+def _learner_from_form(form: Form, prefix: str, errors: dict[str, str]) -> dict[str, Any]:
+    """The learner (`l`) or anomaly learner (`a`) section as recipe data."""
+    name = form.get(f"{prefix}.name", "")
+    model = _learner_params(name)
+    same = form.get(f"{prefix}.was") == name
+    params = read_values(model, prefix, form, errors) if model and same else {}
+    if model is not None:
+        given = set(form.get(f"{prefix}.given", "").split(","))
+        params = _without_defaults(model, params, given)
+    return {"name": name, "params": params}
+
+
+def _learner_section(
+    title: str, prefix: str, learner: dict[str, Any], errors: dict[str, str], check: bool
+) -> Section:
+    model = _learner_params(learner.get("name", ""))
+    if model is None:
+        problem = None if prefix == "a" and not learner.get("name") else "choose a learner"
+        return Section(title, prefix, learner.get("name"), [], problem)
+    params = learner.get("params") or {}
+    general = _check(model, prefix, params, errors) if check else None  # before the fields
+    fields = fields_for(model, prefix, params, errors)
+    return Section(title, prefix, learner["name"], fields, general, given=",".join(params))
 
 
 def build(
@@ -277,23 +304,9 @@ def build(
                 general,
             )
         )
-    learner = recipe.get("learner") or {}
-    learner_model = _learner_params(learner.get("name", ""))
-    if learner_model is None:
-        sections.append(Section("Learner", "l", learner.get("name"), [], "choose a learner"))
-    else:
-        params = learner.get("params") or {}
-        general = _check(learner_model, "l", params, errors) if check else None
-        sections.append(
-            Section(
-                "Learner",
-                "l",
-                learner["name"],
-                fields_for(learner_model, "l", params, errors),
-                general,
-                given=",".join(params),
-            )
-        )
+    sections.append(_learner_section("Learner", "l", recipe.get("learner") or {}, errors, check))
+    anomaly = recipe.get("anomaly") or {}
+    sections.append(_learner_section("Anomaly learner", "a", anomaly, errors, check))
     editor = Editor(name=str(recipe.get("name") or ""), sections=sections, recipe=recipe)
     if not check:
         return editor
