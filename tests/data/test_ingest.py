@@ -25,7 +25,7 @@ from edgeops.data.ingest import (
 from edgeops.errors import StorageUnavailable
 from edgeops.governance import audit
 from edgeops.store import crypt, staging
-from edgeops.store.tables import PackedBlob
+from edgeops.store.tables import PackedBlob, PackedBlobLog
 from edgeops.workspace import Workspace
 
 KEY = "ingest-test-key"
@@ -146,7 +146,11 @@ def test_ingested_blobs_are_packed_and_read_back(ws: Workspace, ingestor: Ingest
     sample = ws.data.get(outcome.sample_id)  # type: ignore[arg-type]
     with ws.session() as session:
         assert staging.read(session, ws.blobs, sample.original_hash) == data
+    staging.merge(ws._sessions)  # what the mover does every `move_every_s`
+    with ws.session() as session:
         packed = set(session.scalars(select(PackedBlob.digest)))
+        assert session.scalar(select(func.count()).select_from(PackedBlobLog)) == 0
+        assert staging.read(session, ws.blobs, sample.original_hash) == data
     assert {sample.original_hash, sample.content_hash} <= packed
     assert not ws.blobs.exists(sample.original_hash)  # no file per blob
     expected = json.loads(data)["payload"]["values"]
@@ -169,6 +173,7 @@ def test_an_encrypted_projects_blobs_are_staged_then_sealed(ws: Workspace) -> No
     sample = ws.data.get(outcome.sample_id)  # type: ignore[arg-type]
     with ws.session() as session:
         assert session.scalar(select(func.count()).select_from(PackedBlob)) == 0
+        assert session.scalar(select(func.count()).select_from(PackedBlobLog)) == 0
     stored = Path(ws.blobs.path(sample.original_hash)).read_bytes()
     assert stored.startswith(crypt.MAGIC)
     assert ws.data.original(sample) == data

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from edgeops.data.formats.ei import sign_ei
 from edgeops.governance import audit, keys
-from edgeops.store.tables import PackedBlob, StagedBlob
+from edgeops.store.tables import PackedBlob, PackedBlobLog, StagedBlob
 from edgeops.workspace import Workspace
 
 
@@ -120,8 +120,10 @@ def test_sigkill_mid_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
                 assert original == acknowledged[sample_id]
         with ws.session() as session:
             assert audit.verify(session).ok
-            # every blob of every sample is in a pack, recorded there before its sample's commit
+            # every blob of every sample is in a pack, its place recorded with its sample's
+            # commit (in the log, or merged from there since)
             packed = set(session.scalars(select(PackedBlob.digest)))
+            packed |= set(session.scalars(select(PackedBlobLog.digest)))
             assert session.scalar(select(func.count()).select_from(StagedBlob)) == 0
         for sample in stored.values():
             assert {sample.content_hash, sample.original_hash} <= packed

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from edgeops.errors import NotFound
 from edgeops.store import packs, staging
 from edgeops.store.blobs import BlobStore, sha256
-from edgeops.store.tables import StagedBlob
+from edgeops.store.tables import PackedBlob, PackedBlobLog, StagedBlob
 from edgeops.workspace import Workspace
 
 
@@ -80,12 +80,46 @@ def test_unpacking_moves_a_blob_to_the_store_and_erases_it_from_its_pack(ws: Wor
     assert all(secret not in pack.read_bytes() for pack in folder.glob("*.pack"))
 
 
-def test_a_removed_packed_blob_is_gone_from_the_index_and_the_disk(ws: Workspace) -> None:
+def _places(ws: Workspace, table: type[PackedBlob | PackedBlobLog]) -> list[tuple[str, int]]:
+    with ws.session() as session:
+        return [(d, s) for d, s in session.execute(select(table.digest, table.start))]
+
+
+def test_packed_places_are_logged_then_merged_first_place_kept(ws: Workspace) -> None:
+    contents = [b"c", b"a", b"b"]
+    _packed(ws, *contents)
+    _packed(ws, b"a")  # packed again: the first place stays
+    assert [d for d, _ in _places(ws, PackedBlobLog)] == [sha256(c) for c in [*contents, b"a"]]
+    assert _places(ws, PackedBlob) == []
+    with ws.session() as session:  # read from the log before any merge
+        assert staging.read(session, ws.blobs, sha256(b"b")) == b"b"
+
+    assert staging.merge(ws._sessions, limit=5, only_full=True) == 0  # 4 waiting: not yet
+    assert staging.merge(ws._sessions, limit=2, only_full=True) == 2  # the oldest two: c, a
+    assert sorted(d for d, _ in _places(ws, PackedBlob)) == sorted(map(sha256, [b"c", b"a"]))
+    assert staging.merge(ws._sessions) == 2  # b, and a's second place, which is dropped
+    assert staging.merge(ws._sessions) == 0
+    assert _places(ws, PackedBlobLog) == []
+    merged = dict(_places(ws, PackedBlob))
+    assert len(merged) == 3 and merged[sha256(b"a")] == 1  # "c" at 0, "a" at 1: its first
+    with ws.session() as session:
+        for content in contents:
+            assert staging.read(session, ws.blobs, sha256(content)) == content
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_a_removed_packed_blob_is_gone_from_the_index_and_the_disk(
+    ws: Workspace, merged: bool
+) -> None:
     personal = b"heart rate of subject 7"
     folder = _packed(ws, personal)
+    if merged:
+        assert staging.merge(ws._sessions) == 1
+    _packed(ws, personal)  # uploaded again: a second copy, still in the log
     with ws.session() as session:
         assert staging.remove_packed(session, ws.blobs, sha256(personal))
         session.commit()
         with pytest.raises(NotFound):
             staging.read(session, ws.blobs, sha256(personal))
+    assert _places(ws, PackedBlob) == _places(ws, PackedBlobLog) == []
     assert all(personal not in pack.read_bytes() for pack in folder.glob("*.pack"))

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 Target = Literal["training", "testing", "split"]
 TEST_SHARE_OF_FIVE = 1  # "split": one content-hash bucket in five goes to testing
 MOVE_BATCH = 2000  # staged blobs the mover takes to the blob store at a time
+MERGE_BATCH = 10_000  # packed blobs' places the mover merges into their index at a time
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ class Ingestor(Committer):
 
     Blobs are made durable in a pack, or staged in the database with their rows for a mover
     thread to take to the blob store every `move_every_s` seconds: the hot path creates no
-    files."""
+    files. The same thread merges the packed blobs' places into their index."""
 
     def __init__(
         self,
@@ -252,7 +253,8 @@ class Ingestor(Committer):
         self._turns.close()
 
     def _move(self) -> None:
-        """Move staged blobs to the blob store until closed (and once more after that)."""
+        """Move staged blobs to the blob store and merge the packed blobs' places (see
+        `store.staging`) until closed, and once more after that."""
         while True:
             stopping = self._stopping.wait(self.move_every_s)
             try:
@@ -262,6 +264,13 @@ class Ingestor(Committer):
                     pass
             except Exception:  # the blob store is unreachable: the blobs wait, staged and safe
                 logger.exception("moving staged blobs failed; retrying in %s s", self.move_every_s)
+            try:
+                # In full batches (see `staging.merge`); whatever is left when closing.
+                only_full = not stopping
+                while staging.merge(self.sessions, MERGE_BATCH, only_full) >= MERGE_BATCH:
+                    pass
+            except Exception:  # the places wait in the log, where readers find them too
+                logger.exception("merging pack places failed; retrying in %s s", self.move_every_s)
             if stopping:
                 return
 

@@ -12,7 +12,7 @@ from edgeops.store.blobs import BlobStore
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration. Checked against Alembic's own view by a test; kept here so that opening
 # an up-to-date database (every CLI call) costs one query and never imports Alembic.
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

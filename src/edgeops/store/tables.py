@@ -189,6 +189,20 @@ class PackedBlob(Base):
     packed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class PackedBlobLog(Base):
+    """Places of blobs packed since they were last merged into `packed_blobs`, in the order
+    they were packed, with no index but the id (see `store.staging`)."""
+
+    __tablename__ = "packed_blob_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    pack: Mapped[str] = mapped_column(String(64))
+    start: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger)
+    packed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class ModelVersion(Base):
     """A recipe trained on a dataset version: lineage, metrics and artifacts (blob addresses).
     `number` counts a project's models from 1 (`v3`)."""
