@@ -7,8 +7,8 @@
 A group commit records where its blobs were packed in `packed_blob_log`, a table only ever
 appended to, and `merge` moves those places in bulk, sorted, into `packed_blobs`, the index by
 digest. Inserted there straight away, each blob cost its group a page of that index, wherever
-its digest fell: about 12 of the 32 pages a group of 6 uploads wrote, and 13-17% of the commit's
-CPU (measured). Readers look in both.
+its digest fell: about 12 of the 32 pages a group of 6 uploads wrote (measured). Readers look in
+both.
 
 `read` is how sample blobs are read: the blob store first, then the packs, then staging.
 """
