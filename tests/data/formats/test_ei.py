@@ -253,7 +253,10 @@ def with_payload(**changes: object) -> bytes:
             "NaN or infinity at payload.values[1]",
         ),
         (with_payload(values=[[1, 2, math.inf]]), "NaN or infinity at payload.values[0]"),
-        (with_payload(values=[[1, 2, 1e39]]), "payload.values[0] holds a value too large for float32"),
+        (
+            with_payload(values=[[1, 2, 1e39]]),
+            "payload.values[0] holds a value too large for float32",
+        ),
         (with_payload(values=[[1, 2, 10**400]]), "integer too large"),
         (with_payload(metadata={"a": 1}), "payload.metadata must map strings to strings"),
         (with_payload(metadata=[]), "payload.metadata must map strings to strings"),
