@@ -226,6 +226,7 @@ class Ingestor(Committer):
         self.move_every_s = move_every_s
         self._answer = answer or answer_callers
         self._connection: Connection | None = None  # the committer's own, held open
+        self._logged = 0  # pack places logged since the last merge (see `_merge`)
         self._waiting: list[IngestJob] = []
         self._ready = threading.Condition()  # guards the three below
         self._closing = False
@@ -265,14 +266,22 @@ class Ingestor(Committer):
             except Exception:  # the blob store is unreachable: the blobs wait, staged and safe
                 logger.exception("moving staged blobs failed; retrying in %s s", self.move_every_s)
             try:
-                # In full batches (see `staging.merge`); whatever is left when closing.
-                only_full = not stopping
-                while staging.merge(self.sessions, MERGE_BATCH, only_full) >= MERGE_BATCH:
-                    pass
+                self._merge(everything=stopping)
             except Exception:  # the places wait in the log, where readers find them too
                 logger.exception("merging pack places failed; retrying in %s s", self.move_every_s)
             if stopping:
                 return
+
+    def _merge(self, everything: bool) -> None:
+        """Merge logged pack places into their index (see `staging.merge`): in full batches
+        once this committer has logged a batch's worth, and all of them when closing. Counted
+        here, not asked of the database every round: that took SQLite's write lock each time.
+        The count is approximate (the committer adds to it without a lock); it only paces."""
+        if not everything and self._logged < MERGE_BATCH:
+            return
+        self._logged = 0
+        while staging.merge(self.sessions, MERGE_BATCH, only_full=not everything) >= MERGE_BATCH:
+            pass
 
     def put(self, job: IngestJob) -> None:
         self.put_many([job])
@@ -348,6 +357,7 @@ class Ingestor(Committer):
             self._drop_held()
             self._answer(group, None, _refusal(exc))
             return
+        self._logged += len(places)
         self._answer(group, results, None)
 
     def _held(self) -> Connection:

@@ -43,14 +43,19 @@ def finite_float32(wide: np.ndarray, row: Callable[[int], str]) -> np.ndarray:
     """Readings (n_steps, n_sensors) as float32, or an `InvalidSample` naming the first row
     (`row(index)` says where it is in the file) with NaN, infinity or a value float32 can't
     hold."""
-    if not np.isfinite(wide).all():  # where, only when there is something to report
-        bad = int(np.flatnonzero(~np.isfinite(wide).all(axis=1))[0])
+    if (bad := _first_unfinite_row(wide)) is not None:
         raise InvalidSample(
             f"values contain NaN or infinity at {row(bad)}; remove or interpolate them"
         )
     with np.errstate(over="ignore"):  # overflow is reported just below
         narrow = wide.astype(np.float32)
-    if not np.isfinite(narrow).all():
-        bad = int(np.flatnonzero(~np.isfinite(narrow).all(axis=1))[0])
+    if (bad := _first_unfinite_row(narrow)) is not None:
         raise InvalidSample(f"{row(bad)} holds a value too large for float32; rescale the readings")
     return narrow
+
+
+def _first_unfinite_row(values: np.ndarray) -> int | None:
+    finite = np.isfinite(values)
+    if finite.all():  # where, only when there is something to report
+        return None
+    return int(np.flatnonzero(~finite.all(axis=1))[0])

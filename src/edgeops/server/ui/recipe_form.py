@@ -257,11 +257,17 @@ def _learner_from_form(form: Form, prefix: str, errors: dict[str, str]) -> dict[
 
 
 def _learner_section(
-    title: str, prefix: str, learner: dict[str, Any], errors: dict[str, str], check: bool
+    title: str,
+    prefix: str,
+    learner: dict[str, Any],
+    errors: dict[str, str],
+    check: bool,
+    optional: bool = False,
 ) -> Section:
+    """The learner's section, or the anomaly learner's (`optional`: none chosen is fine)."""
     model = _learner_params(learner.get("name", ""))
     if model is None:
-        problem = None if prefix == "a" and not learner.get("name") else "choose a learner"
+        problem = None if optional and not learner.get("name") else "choose a learner"
         return Section(title, prefix, learner.get("name"), [], problem)
     params = learner.get("params") or {}
     general = _check(model, prefix, params, errors) if check else None  # before the fields
@@ -306,7 +312,7 @@ def build(
         )
     sections.append(_learner_section("Learner", "l", recipe.get("learner") or {}, errors, check))
     anomaly = recipe.get("anomaly") or {}
-    sections.append(_learner_section("Anomaly learner", "a", anomaly, errors, check))
+    sections.append(_learner_section("Anomaly learner", "a", anomaly, errors, check, optional=True))
     editor = Editor(name=str(recipe.get("name") or ""), sections=sections, recipe=recipe)
     if not check:
         return editor
